@@ -1,0 +1,68 @@
+"""``dpbench`` command line: argument parsing only; each sub-command lives in
+``dpbench/commands/<name>.py`` (``add_parser(subparsers)`` sets ``func``).
+
+User errors (:class:`dpbench.params.UsageError`, unknown names) print one line to stderr
+and exit with code 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from dpbench import __version__
+from dpbench.params import UsageError
+from dpbench.plugins import PluginError, UnknownName
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError (one line, exit 2) instead of printing usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="dpbench",
+        description="Benchmark differentiable models (attention, memory, plasticity, hybrids) "
+        "against RNN baselines on dynamical systems.",
+    )
+    parser.add_argument("--version", action="version", version=f"dpbench {__version__}")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail when a third-party plugin fails to load (also $DPBENCH_STRICT_PLUGINS=1)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    import dpbench.commands as commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"dpbench.commands.{info.name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dpbench`` console script; returns the exit code."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.strict:
+            import os
+
+            os.environ["DPBENCH_STRICT_PLUGINS"] = "1"
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0
+        return int(args.func(args) or 0)
+    except (UsageError, UnknownName, PluginError) as exc:
+        print(f"dpbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("dpbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

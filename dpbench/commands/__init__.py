@@ -1,0 +1,1 @@
+"""Sub-commands of the ``dpbench`` CLI, one module each (``add_parser(subparsers)``)."""

@@ -1,0 +1,63 @@
+"""``dpbench list`` and ``dpbench plugins``: what the registry holds."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+
+from tabulate import tabulate
+
+from dpbench.data import dataset_defaults, dataset_param_docs
+from dpbench.plugins import get_registry
+
+
+def _jsonable(value):
+    return value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else str(value)
+
+
+def listing(args: argparse.Namespace) -> int:
+    reg = get_registry()
+    models = [
+        {"name": s.name, "family": s.family, "plugin": s.plugin, "description": s.description,
+         "citation": s.citation, "defaults": dict(s.defaults), "width": s.width,
+         "tasks": list(s.tasks), "diagnostics": list(s.diagnostics)}
+        for s in reg.models.values()
+    ]
+    datasets = [
+        {"name": s.name, "kind": s.kind, "plugin": s.plugin, "description": s.description,
+         "citation": s.citation, "defaults": dataset_defaults(s), "params": dataset_param_docs(s),
+         "metadata": {k: _jsonable(v) for k, v in s.metadata.items()}, "extra": s.extra}
+        for s in reg.datasets.values()
+    ]
+    if args.json:
+        print(json.dumps({"models": models, "datasets": datasets}, indent=2, default=str))
+        return 0
+    print(tabulate([[m["name"], m["family"], m["plugin"], m["description"]] for m in models],
+                   headers=["model", "family", "plugin", "description"]))
+    print()
+    print(tabulate([[d["name"], d["kind"], d["plugin"], d["description"]] for d in datasets],
+                   headers=["dataset", "kind", "plugin", "description"]))
+    return 0
+
+
+def plugins(args: argparse.Namespace) -> int:
+    reg = get_registry()
+    rows = [asdict(p) for p in reg.plugins]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(tabulate(
+        [[p["name"], p["version"], "builtin" if p["builtin"] else "entry point",
+          ", ".join(p["hooks"]), p["error"] or "ok"] for p in rows],
+        headers=["plugin", "version", "source", "hooks", "status"],
+    ))
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("list", help="list registered models and datasets")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=listing)
+    p = sub.add_parser("plugins", help="list loaded plugins, their versions, hooks and errors")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=plugins)

@@ -1,0 +1,210 @@
+"""The one loader: built-in plugins, then third-party entry points, one at a time.
+
+:func:`load_registry` returns a :class:`Registry` mapping names to specs. A third-party
+plugin that fails to import or registers an invalid spec is recorded in
+``Registry.failures`` (and warned about) while the others load; ``strict=True`` or
+``DPBENCH_STRICT_PLUGINS=1`` turns that into :class:`PluginError`. Two specs with the same
+name are always an error that names both plugins. ``DPBENCH_DISABLE_PLUGINS=1`` skips
+third-party plugins.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import warnings
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from typing import Any, Callable
+
+import pluggy
+
+from dpbench import hookspecs
+from dpbench.specs import DatasetSpec, ModelSpec, validate_dataset_spec, validate_model_spec
+
+ENTRY_POINT_GROUP = "dpbench"
+DISABLE_ENV = "DPBENCH_DISABLE_PLUGINS"
+STRICT_ENV = "DPBENCH_STRICT_PLUGINS"
+
+#: Packages whose public modules are the built-in plugins: every ``dpbench/models/*.py``
+#: and ``dpbench/datasets/*.py`` not starting with ``_`` implements the hooks like any
+#: third-party plugin. Adding a model is adding one module there.
+BUILTIN_PACKAGES = ("dpbench.models", "dpbench.datasets")
+
+
+def builtin_plugin_modules() -> list[str]:
+    """Dotted names of the built-in plugin modules, in a stable order."""
+    names = []
+    for package_name in BUILTIN_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.iter_modules(package.__path__):
+            if not info.name.startswith("_"):
+                names.append(f"{package_name}.{info.name}")
+    return sorted(names)
+
+
+class PluginError(RuntimeError):
+    """Loading plugins failed (strict mode, or a duplicate name)."""
+
+
+@dataclass
+class PluginInfo:
+    """One loaded (or failed) plugin as ``dpbench plugins`` shows it."""
+
+    name: str
+    version: str
+    builtin: bool
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Registry:
+    """Specs by name, plus what was loaded and what failed."""
+
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    datasets: dict[str, DatasetSpec] = field(default_factory=dict)
+    plugins: list[PluginInfo] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.error]
+
+    def model(self, name: str) -> ModelSpec:
+        """The model spec called ``name``; ``KeyError`` lists the valid names."""
+        return _lookup(self.models, name, "model")
+
+    def dataset(self, name: str) -> DatasetSpec:
+        """The dataset spec called ``name``; ``KeyError`` lists the valid names."""
+        return _lookup(self.datasets, name, "dataset")
+
+
+class UnknownName(KeyError):
+    """A name that is not registered; ``str()`` names the valid choices."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _lookup(table: dict, name: str, what: str):
+    try:
+        return table[name]
+    except KeyError:
+        raise UnknownName(
+            f"unknown {what} {name!r}; valid: {', '.join(sorted(table))}"
+        ) from None
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _collect(
+    pm: pluggy.PluginManager, plugin: Any, plugin_name: str
+) -> tuple[dict[str, ModelSpec], dict[str, DatasetSpec], list[str]]:
+    """Call one plugin's hooks and return its validated specs (nothing is added yet)."""
+    models: dict[str, ModelSpec] = {}
+    datasets: dict[str, DatasetSpec] = {}
+    hooks: list[str] = []
+    tables: list[tuple[str, Callable[[Any], Any], dict]] = [
+        ("dpbench_register_models", validate_model_spec, models),
+        ("dpbench_register_datasets", validate_dataset_spec, datasets),
+    ]
+    for hook_name, validate, into in tables:
+        impls = [i for i in getattr(pm.hook, hook_name).get_hookimpls() if i.plugin is plugin]
+        for impl in impls:
+            hooks.append(hook_name)
+
+            def register(spec: Any, _validate=validate, _into=into) -> None:
+                spec = replace(_validate(spec), plugin=plugin_name)
+                if spec.name in _into:
+                    raise PluginError(f"plugin {plugin_name!r} registers {spec.name!r} twice")
+                _into[spec.name] = spec
+
+            impl.function(register=register)
+    return models, datasets, hooks
+
+
+def _merge(registry: Registry, models: dict, datasets: dict) -> None:
+    for table, new, what in ((registry.models, models, "model"), (registry.datasets, datasets, "dataset")):
+        for name, spec in new.items():
+            if name in table:
+                raise PluginError(
+                    f"duplicate {what} name {name!r}: registered by plugin "
+                    f"{table[name].plugin!r} and by plugin {spec.plugin!r}"
+                )
+        table.update(new)
+
+
+def _dist_version(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return getattr(dist, "version", "") or ""
+
+
+def load_registry(
+    strict: bool | None = None,
+    disable_third_party: bool | None = None,
+    extra_plugins: list[tuple[str, Any]] | None = None,
+) -> Registry:
+    """Load built-ins, third-party entry points and ``extra_plugins`` into a Registry.
+
+    Args:
+        strict: fail on a broken third-party plugin (default: ``$DPBENCH_STRICT_PLUGINS``).
+        disable_third_party: skip entry points (default: ``$DPBENCH_DISABLE_PLUGINS``).
+        extra_plugins: ``(name, module_or_object)`` pairs registered like third-party
+            plugins (used by tests and by applications embedding dpbench).
+    """
+    strict = _env_flag(STRICT_ENV) if strict is None else strict
+    if disable_third_party is None:
+        disable_third_party = _env_flag(DISABLE_ENV)
+    from dpbench import __version__
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    registry = Registry()
+
+    def add(name: str, version: str, builtin: bool, load: Callable[[], Any]) -> None:
+        info = PluginInfo(name=name, version=version, builtin=builtin)
+        registry.plugins.append(info)
+        try:
+            plugin = load()
+            pm.register(plugin, name=name)
+            pm.check_pending()
+            models, datasets, info.hooks = _collect(pm, plugin, name)
+        except PluginError:
+            raise
+        except Exception as exc:  # a broken plugin must not take the others down
+            if pm.get_plugin(name) is not None:
+                pm.unregister(name=name)
+            info.error = f"{type(exc).__name__}: {exc}"
+            if builtin or strict:
+                raise PluginError(f"plugin {name!r} failed to load: {info.error}") from exc
+            warnings.warn(f"dpbench: skipping plugin {name!r}: {info.error}", stacklevel=2)
+            return
+        _merge(registry, models, datasets)
+
+    for module_name in builtin_plugin_modules():
+        add(module_name, __version__, True, lambda m=module_name: importlib.import_module(m))
+    if not disable_third_party:
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            add(ep.name, _dist_version(ep), False, ep.load)
+    for name, plugin in extra_plugins or []:
+        add(name, "", False, lambda p=plugin: p)
+    return registry
+
+
+_DEFAULT: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, loaded on first use."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = load_registry()
+    return _DEFAULT
+
+
+def set_registry(registry: Registry | None) -> None:
+    """Replace (or with ``None`` reset) the process-wide registry."""
+    global _DEFAULT
+    _DEFAULT = registry

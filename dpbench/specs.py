@@ -79,6 +79,9 @@ class ModelSpec:
             (or ``"module:attr"``): extra metrics computed after training, on the test
             split; ``diagnostics`` holds the model's diagnostics over the whole test split
             (concatenated along the batch axis). Values land in the results like any metric.
+        uses_metadata: when true the factory also receives ``metadata=`` the dataset's
+            metadata dict (``dt``, ``train_mean``, ``train_std``, ``columns``, system
+            parameters, ...), e.g. for hybrid models that need physical units.
         plugin: name of the plugin that registered the spec (set by the registry).
     """
 
@@ -92,14 +95,17 @@ class ModelSpec:
     tasks: tuple[str, ...] = TASK_KINDS
     diagnostics: tuple[str, ...] = ()
     metrics: Callable[..., Any] | str | None = None
+    uses_metadata: bool = False
     plugin: str = ""
 
     def build(
         self, input_size: int, input_steps: int, output_size: int, output_steps: int,
-        task: str = "forecast", **hparams: Any,
+        task: str = "forecast", metadata: Mapping[str, Any] | None = None, **hparams: Any,
     ):
         """Instantiate the module with the defaults updated by ``hparams``."""
         merged = {**self.defaults, **hparams}
+        if self.uses_metadata:
+            merged["metadata"] = dict(metadata or {})
         return resolve(self.factory)(
             input_size=input_size, input_steps=input_steps, output_size=output_size,
             output_steps=output_steps, task=task, **merged,

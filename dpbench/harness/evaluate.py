@@ -1,0 +1,124 @@
+"""Scoring a trained model on the test split: accuracy metrics, closed-loop rollouts,
+inference throughput, diagnostics and gradient sensitivity."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dpbench import metrics as M
+from dpbench.data import TaskData
+from dpbench.harness.suite import EvalConfig
+from dpbench.harness.timing import timed
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, device: str, batch_size: int) -> torch.Tensor:
+    """Model outputs for ``x [n, T, D]`` in batches, on CPU."""
+    outs = [model(x[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+@torch.no_grad()
+def rollout(model: nn.Module, task: TaskData, steps: int, starts: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Closed-loop forecasts from evenly spaced starts in the test series.
+
+    The model's predictions of the target columns are fed back as inputs; exogenous
+    columns take their true values. Returns ``(pred, truth)``, each ``[S, steps, D_out]``.
+    """
+    series = task.test_series
+    window = int(task.train.x.shape[1])
+    steps = min(steps, series.shape[0] - window)
+    if steps <= 0:
+        raise ValueError("test series too short for a rollout")
+    first = torch.linspace(0, series.shape[0] - window - steps, starts).round().long().unique()
+    offsets = torch.arange(window)
+    windows = series[first[:, None] + offsets].to(device)
+    targets = torch.tensor(task.target_index)
+    preds, made = [], 0
+    while made < steps:
+        out = model(windows).float()
+        k = min(out.shape[1], steps - made)
+        rows = series[(first + window + made)[:, None] + torch.arange(k)].to(device).clone()
+        rows[..., targets] = out[:, :k].to(rows.dtype)
+        windows = torch.cat([windows[:, k:], rows], dim=1)
+        preds.append(out[:, :k].cpu())
+        made += k
+    pred = torch.cat(preds, dim=1)
+    truth = series[(first + window)[:, None] + torch.arange(steps)][..., targets]
+    return pred, truth
+
+
+def forecast_metrics(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str) -> tuple[dict, dict]:
+    """One-step NRMSE, rollout NRMSE and (when λ is known) VPT in Lyapunov times."""
+    pred = predict(model, task.test.x, device, cfg.eval_batch_size)
+    out = {"nrmse_1step": M.nrmse(pred[:, :1], task.test.y[:, :1])}
+    if task.output_steps > 1:
+        out["nrmse_horizon"] = M.nrmse(pred, task.test.y)
+    samples: dict[str, list[float]] = {}
+    roll, truth = rollout(model, task, cfg.rollout_steps, cfg.rollout_starts, device)
+    out["nrmse_rollout"] = M.nrmse(roll, truth)
+    out["rollout_steps"] = float(roll.shape[1])
+    lyap, dt = task.lyapunov_exponent, task.dt
+    if lyap and dt:
+        # data are normalised by the train std, so σ_d = 1 in these coordinates
+        err = M.normalised_error(roll.double(), truth.double(), torch.ones(truth.shape[-1], dtype=torch.float64))
+        vpt = M.vpt_lyapunov_times(err, cfg.vpt_threshold, dt, lyap)
+        out["vpt_lyapunov"] = float(vpt.mean())
+        out["rollout_lyapunov_times"] = float(roll.shape[1] * dt * lyap)
+        samples["vpt_lyapunov"] = vpt.tolist()
+    return out, samples
+
+
+def recall_metrics(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str) -> dict:
+    """Accuracy, loss, and the task's trivial baseline."""
+    pred = predict(model, task.test.x, device, cfg.eval_batch_size)
+    tol = task.metadata.get("tolerance")
+    out = M.recall_scores(pred, task.test.y, task.test.mask, task.loss, tol)
+    if task.baseline is not None:
+        out["baseline_" + ("cross_entropy" if task.loss == "ce" else "mse")] = float(task.baseline)
+    return out
+
+
+def inference_throughput(model: nn.Module, task: TaskData, batch_size: int, repeats: int, device: str) -> list[float]:
+    """Sequences/s of ``repeats`` timed forward passes (after two warm-up passes)."""
+    x = task.test.x[:batch_size]
+    if len(x) < batch_size:
+        x = x.repeat((batch_size + len(x) - 1) // len(x), 1, 1)[:batch_size]
+    x = x.to(device)
+    times: list[float] = []
+    with torch.no_grad():
+        for _ in range(2):
+            model(x)
+        for _ in range(repeats):
+            with timed(device, times):
+                model(x)
+    return [len(x) / t for t in times if t > 0]
+
+
+def collect_diagnostics(model: nn.Module, x: torch.Tensor, device: str, batch_size: int) -> dict[str, torch.Tensor]:
+    """Run ``model(x, diagnostics=d)`` over ``x`` in batches; concatenate each key."""
+    parts: dict[str, list[torch.Tensor]] = {}
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            d: dict[str, Any] = {}
+            model(x[i:i + batch_size].to(device), diagnostics=d)
+            for k, v in d.items():
+                if isinstance(v, torch.Tensor):
+                    parts.setdefault(k, []).append(v.detach().float().cpu())
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def gradient_sensitivity(model: nn.Module, task: TaskData, device: str, samples: int = 32) -> np.ndarray:
+    """‖∂y_T/∂x_t‖ for t = 1..T (mean over ``samples`` test windows), y_T the last output
+    step summed over its components: the seed's Fig. 6 made measurable. Shape ``[T]``."""
+    x = task.test.x[:samples].to(device).clone().requires_grad_(True)
+    was_training = model.training
+    model.train()  # cuDNN RNNs only run backward in training mode; no dropout is used
+    with torch.enable_grad():
+        out = model(x)
+        out[:, -1].sum().backward()
+    model.train(was_training)
+    return x.grad.norm(dim=-1).mean(dim=0).detach().cpu().numpy()

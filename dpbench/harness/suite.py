@@ -1,0 +1,319 @@
+"""Suites: TOML files that fix what is compared and under which budget.
+
+A suite has global ``[train]`` and ``[eval]`` tables and one or more ``[[block]]`` tables;
+each block crosses its ``models`` with its ``datasets`` (strings like
+``"lstm:hidden=32"`` or ``"copy:lag=[10,50]"``; a bracketed value is a sweep) and may
+override ``train``/``eval`` keys. ``models = ["*"]`` means every registered model that
+supports the dataset's task kind. Built-in suites live in ``dpbench/suites/``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from dpbench.data import dataset_defaults
+from dpbench.params import UsageError, coerce, format_params, parse_item, split_list, typed_params
+from dpbench.plugins import Registry
+
+DEVICES = ("cpu", "cuda", "all")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The fixed training budget of a suite (identical for every model in a block)."""
+
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 3e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    clip: float = 1.0
+    eval_every: int = 50
+    param_budget: int = 10000
+    budget_tolerance: float = 0.1
+    timing_chunk: int = 10
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How trained models are scored."""
+
+    rollout_steps: int = 200
+    rollout_starts: int = 8
+    vpt_threshold: float = 0.5
+    timing_repeats: int = 7
+    eval_batch_size: int = 256
+    save_diagnostics: int = 0
+    gradient_sensitivity: bool = False
+
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One (model, dataset, seed, device) cell of the comparison."""
+
+    model: str
+    model_params: dict[str, Any]
+    dataset: str
+    dataset_params: dict[str, Any]
+    seed: int
+    device: str
+    train: TrainConfig
+    eval: EvalConfig
+    block: str = ""
+
+    @property
+    def trial_id(self) -> str:
+        """Stable id from everything that defines the trial (used to resume runs)."""
+        text = json.dumps(
+            [self.model, sorted(self.model_params.items()), self.dataset,
+             sorted(self.dataset_params.items()), self.seed, self.device,
+             asdict(self.train), asdict(self.eval)], default=str,
+        )
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    @property
+    def label(self) -> str:
+        mp = f":{format_params(self.model_params)}" if self.model_params else ""
+        dp = f":{format_params(self.dataset_params)}" if self.dataset_params else ""
+        return f"{self.model}{mp} on {self.dataset}{dp} seed {self.seed} {self.device}"
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    models: tuple[str, ...]
+    datasets: tuple[str, ...]
+    train: TrainConfig
+    eval: EvalConfig
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    seeds: tuple[int, ...]
+    devices: tuple[str, ...]
+    blocks: tuple[Block, ...]
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _config(cls, table: Any, base, where: str):
+    if table is None:
+        return base
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: expected a table, got {type(table).__name__}")
+    valid = {f.name: getattr(base, f.name) for f in fields(cls)}
+    unknown = sorted(set(table) - set(valid))
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r}; valid: {', '.join(valid)}")
+    values = {k: coerce(k, v, valid[k], where) for k, v in table.items()}
+    cfg = replace(base, **values)
+    _check_config(cfg, where)
+    return cfg
+
+
+def _check_config(cfg, where: str) -> None:
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise UsageError(f"{where}: {f.name}={value} must be >= 0")
+    if isinstance(cfg, TrainConfig):
+        if cfg.optimizer not in OPTIMIZERS:
+            raise UsageError(f"{where}: optimizer={cfg.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        for key in ("steps", "batch_size", "eval_every", "param_budget", "timing_chunk"):
+            if getattr(cfg, key) < 1:
+                raise UsageError(f"{where}: {key} must be >= 1")
+        if not cfg.lr > 0:
+            raise UsageError(f"{where}: lr must be > 0")
+    if isinstance(cfg, EvalConfig):
+        for key in ("rollout_steps", "rollout_starts", "timing_repeats", "eval_batch_size"):
+            if getattr(cfg, key) < 1:
+                raise UsageError(f"{where}: {key} must be >= 1")
+
+
+def _str_list(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(split_list(value))
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
+        raise UsageError(f"{where}: expected a non-empty list of strings")
+    return tuple(value)
+
+
+SUITE_KEYS = ("name", "description", "seeds", "devices", "train", "eval", "block")
+BLOCK_KEYS = ("name", "models", "datasets", "train", "eval")
+
+
+def parse_suite(data: dict[str, Any], source: str) -> Suite:
+    """Validate a parsed TOML document into a :class:`Suite`."""
+    where = f"suite {source}"
+    unknown = sorted(set(data) - set(SUITE_KEYS))
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r}; valid: {', '.join(SUITE_KEYS)}")
+    train = _config(TrainConfig, data.get("train"), TrainConfig(), f"{where} [train]")
+    evalc = _config(EvalConfig, data.get("eval"), EvalConfig(), f"{where} [eval]")
+    seeds = data.get("seeds", 1)
+    if isinstance(seeds, bool) or not isinstance(seeds, (int, list)):
+        raise UsageError(f"{where}: seeds must be a count or a list of ints")
+    if isinstance(seeds, int):
+        if not 1 <= seeds <= 1000:
+            raise UsageError(f"{where}: seeds={seeds} must be between 1 and 1000")
+        seeds = list(range(seeds))
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise UsageError(f"{where}: seeds must be non-negative ints")
+    devices = data.get("devices", ["cpu"])
+    devices = [devices] if isinstance(devices, str) else devices
+    if not isinstance(devices, list) or not devices or any(d not in DEVICES for d in devices):
+        raise UsageError(f"{where}: devices={devices!r}; valid: {', '.join(DEVICES)}")
+    raw_blocks = data.get("block", [])
+    if not isinstance(raw_blocks, list) or not raw_blocks:
+        raise UsageError(f"{where}: needs at least one [[block]] with models and datasets")
+    blocks = []
+    for i, b in enumerate(raw_blocks):
+        bw = f"{where} block {i + 1}"
+        if not isinstance(b, dict):
+            raise UsageError(f"{bw}: expected a table")
+        unknown = sorted(set(b) - set(BLOCK_KEYS))
+        if unknown:
+            raise UsageError(f"{bw}: unknown key {unknown[0]!r}; valid: {', '.join(BLOCK_KEYS)}")
+        if "models" not in b or "datasets" not in b:
+            raise UsageError(f"{bw}: needs 'models' and 'datasets'")
+        name = b.get("name", f"block{i + 1}")
+        if not isinstance(name, str):
+            raise UsageError(f"{bw}: name must be a string")
+        blocks.append(Block(
+            name=name, models=_str_list(b["models"], f"{bw} models"),
+            datasets=_str_list(b["datasets"], f"{bw} datasets"),
+            train=_config(TrainConfig, b.get("train"), train, f"{bw} [train]"),
+            eval=_config(EvalConfig, b.get("eval"), evalc, f"{bw} [eval]"),
+        ))
+    name, desc = data.get("name", source), data.get("description", "")
+    if not isinstance(name, str) or not isinstance(desc, str):
+        raise UsageError(f"{where}: name and description must be strings")
+    return Suite(name=name, description=desc, seeds=tuple(seeds), devices=tuple(devices),
+                 blocks=tuple(blocks), source=source)
+
+
+def builtin_suites() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("dpbench.suites").iterdir() if p.name.endswith(".toml"))
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A built-in suite by name, or a TOML file by path."""
+    path = Path(name_or_path)
+    if name_or_path in builtin_suites():
+        text = resources.files("dpbench.suites").joinpath(f"{name_or_path}.toml").read_text()
+    elif path.suffix == ".toml" or path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read suite file {name_or_path!r}: {exc.__class__.__name__}") from None
+    else:
+        raise UsageError(f"unknown suite {name_or_path!r}; valid: {', '.join(builtin_suites())} or a .toml path")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"malformed suite {name_or_path!r}: {exc}") from None
+    return parse_suite(data, name_or_path)
+
+
+def override(suite: Suite, models: str | None, datasets: str | None, seeds: int | None,
+             devices: str | None, steps: int | None = None) -> Suite:
+    """Apply CLI overrides: ``--models``/``--datasets`` replace every block's lists."""
+    blocks = list(suite.blocks)
+    if models or datasets:
+        blocks = [replace(b, models=tuple(split_list(models)) if models else b.models,
+                          datasets=tuple(split_list(datasets)) if datasets else b.datasets)
+                  for b in blocks]
+        if models and datasets:
+            blocks = blocks[:1]
+    if steps is not None:
+        if steps < 1:
+            raise UsageError(f"--steps={steps} must be >= 1")
+        blocks = [replace(b, train=replace(b.train, steps=steps)) for b in blocks]
+    new = replace(suite, blocks=tuple(blocks))
+    if seeds is not None:
+        if not 1 <= seeds <= 1000:
+            raise UsageError(f"--seeds={seeds} must be between 1 and 1000")
+        new = replace(new, seeds=tuple(range(seeds)))
+    if devices is not None:
+        if devices not in DEVICES:
+            raise UsageError(f"--device={devices!r}; valid: {', '.join(DEVICES)}")
+        new = replace(new, devices=(devices,))
+    return new
+
+
+def _expand(items: tuple[str, ...], defaults_of, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for item in items:
+        name, raw = parse_item(item)
+        typed = typed_params(name, raw, defaults_of(name), kind)
+        for params in typed if isinstance(typed, list) else [typed]:
+            out.append((name, params))
+    return out
+
+
+def expand_trials(suite: Suite, registry: Registry, cuda_available: bool) -> tuple[list[Trial], list[str]]:
+    """All trials of ``suite`` and notes (e.g. skipped devices). Raises UsageError for
+    unknown names/parameters before anything runs."""
+    notes: list[str] = []
+    devices: list[str] = []
+    for d in suite.devices:
+        for dev in (("cpu", "cuda") if d == "all" else (d,)):
+            if dev == "cuda" and not cuda_available:
+                note = "cuda requested but not available: cuda trials skipped"
+                if d == "cuda":
+                    raise UsageError("--device cuda: no CUDA device is available (use cpu or all)")
+                if note not in notes:
+                    notes.append(note)
+                continue
+            if dev not in devices:
+                devices.append(dev)
+    trials: list[Trial] = []
+    for block in suite.blocks:
+        datasets = _expand(block.datasets, lambda n: dataset_defaults(registry.dataset(n)), "dataset")
+        for dname, dparams in datasets:
+            kind = registry.dataset(dname).kind
+            if block.models == ("*",):
+                models = [(m, {}) for m, s in sorted(registry.models.items()) if kind in s.tasks]
+            else:
+                models = _expand(block.models, lambda n: dict(registry.model(n).defaults), "model")
+            for mname, mparams in models:
+                if kind not in registry.model(mname).tasks:
+                    notes.append(f"{mname} does not support {kind} tasks: skipped on {dname}")
+                    continue
+                for seed in suite.seeds:
+                    for dev in devices:
+                        trials.append(Trial(mname, mparams, dname, dparams, seed, dev,
+                                            block.train, block.eval, block.name))
+    seen: set[str] = set()
+    unique = []
+    for t in trials:
+        if t.trial_id not in seen:
+            seen.add(t.trial_id)
+            unique.append(t)
+    return unique, notes
+
+
+def suite_from_dict(d: dict[str, Any]) -> Suite:
+    """Inverse of :meth:`Suite.to_dict` (used by ``--resume``)."""
+    try:
+        blocks = tuple(
+            Block(name=b["name"], models=tuple(b["models"]), datasets=tuple(b["datasets"]),
+                  train=TrainConfig(**b["train"]), eval=EvalConfig(**b["eval"]))
+            for b in d["blocks"]
+        )
+        return Suite(name=d["name"], description=d["description"], seeds=tuple(d["seeds"]),
+                     devices=tuple(d["devices"]), blocks=blocks, source=d.get("source", ""))
+    except (KeyError, TypeError) as exc:
+        raise UsageError(f"run config is malformed ({exc.__class__.__name__}: {exc})") from None

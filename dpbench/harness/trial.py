@@ -1,0 +1,161 @@
+"""One trial, start to end: data → sized model → training → scoring → a TrialResult."""
+from __future__ import annotations
+
+import gc
+import math
+import signal
+import statistics
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from dpbench.data import TaskData, prepare
+from dpbench.harness import evaluate as E
+from dpbench.harness.budget import build_at_budget
+from dpbench.harness.suite import Trial
+from dpbench.harness.timing import peak_memory_mb, reset_peak_memory
+from dpbench.harness.train import Diverged, TrialTimeout, train
+from dpbench.plugins import Registry
+from dpbench.results import TrialResult
+from dpbench.specs import ModelSpec, resolve
+
+
+class ContractError(RuntimeError):
+    """A plugin's model or metrics broke the documented contract."""
+
+
+@contextmanager
+def time_limit(seconds: float | None):
+    """Raise :class:`TrialTimeout` in the main thread after ``seconds`` (SIGALRM)."""
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise TrialTimeout(f"trial exceeded --trial-timeout {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def check_output(spec: ModelSpec, model: torch.nn.Module, task: TaskData, device: str) -> None:
+    """The model must map ``[B, T, D_in]`` to ``[B, output_steps, output_size]``."""
+    x = task.train.x[:2].to(device)
+    with torch.no_grad():
+        y = model(x)
+    expected = (x.shape[0], task.output_steps, task.output_size)
+    if not isinstance(y, torch.Tensor) or tuple(y.shape) != expected:
+        found = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise ContractError(
+            f"model {spec.name!r} (plugin {spec.plugin!r}) broke the model contract: "
+            f"output {found} for input {tuple(x.shape)}, expected {expected}"
+        )
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values)) if values else math.nan
+
+
+def _plugin_metrics(spec: ModelSpec, model, task: TaskData, device: str, batch: int) -> dict[str, float]:
+    diag = E.collect_diagnostics(model, task.test.x, device, batch) if spec.diagnostics else {}
+    extra = resolve(spec.metrics)(model, task, diag)
+    if not isinstance(extra, dict):
+        raise ContractError(f"model {spec.name!r} (plugin {spec.plugin!r}): metrics must return a dict")
+    out = {}
+    for k, v in extra.items():
+        if not isinstance(k, str) or not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise ContractError(f"model {spec.name!r} (plugin {spec.plugin!r}): metric {k!r}={v!r} is not a number")
+        out[k] = float(v)
+    return out
+
+
+def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float], None] | None = None,
+            artifacts: dict[str, Any] | None = None) -> TrialResult:
+    """Run ``trial``; exceptions propagate (the runner classifies them).
+
+    ``artifacts``, when given, receives ``"diagnostics"`` (first K test samples) and
+    ``"grad_sensitivity"`` arrays for the runner to save.
+    """
+    spec, dspec = registry.model(trial.model), registry.dataset(trial.dataset)
+    cfg, ecfg, device = trial.train, trial.eval, trial.device
+    start = time.perf_counter()
+    task = prepare(dspec, trial.dataset_params, trial.seed)
+    reset_peak_memory(device)
+    torch.manual_seed(trial.seed)
+    np.random.seed(trial.seed % 2**32)
+    built = build_at_budget(spec, task, trial.model_params, cfg.param_budget, cfg.budget_tolerance)
+    model = built.module.to(device)
+    check_output(spec, model, task, device)
+    result = train(model, task, cfg, trial.seed, device, on_progress, eval_batch_size=ecfg.eval_batch_size)
+    samples: dict[str, list[float]] = {"train_seq_per_s": result.train_seq_per_s}
+    if task.kind == "forecast":
+        metrics, extra_samples = E.forecast_metrics(model, task, ecfg, device)
+        samples.update(extra_samples)
+    else:
+        metrics = E.recall_metrics(model, task, ecfg, device)
+    infer = E.inference_throughput(model, task, cfg.batch_size, ecfg.timing_repeats, device)
+    samples["infer_seq_per_s"] = infer
+    if spec.metrics is not None:
+        metrics.update(_plugin_metrics(spec, model, task, device, ecfg.eval_batch_size))
+    if artifacts is not None and ecfg.save_diagnostics > 0 and spec.diagnostics:
+        artifacts["diagnostics"] = E.collect_diagnostics(model, task.test.x[:ecfg.save_diagnostics], device, ecfg.save_diagnostics)
+    if ecfg.gradient_sensitivity and task.kind == "recall":
+        curve = E.gradient_sensitivity(model, task, device)
+        samples["grad_sensitivity"] = curve.tolist()
+        metrics["grad_ratio_first_last"] = float(curve[0] / max(curve[-1], 1e-30))
+    metrics.update(
+        param_count=float(built.param_count), budget_ok=float(built.budget_ok),
+        train_seq_per_s=_median(result.train_seq_per_s), infer_seq_per_s=_median(infer),
+        peak_memory_mb=peak_memory_mb(device), best_val_loss=result.best_val_loss,
+        final_train_loss=result.final_train_loss, train_time_s=result.seconds,
+        wall_time_s=time.perf_counter() - start,
+    )
+    info = {"hparams": built.hparams, "width": built.width, "best_step": result.best_step,
+            "plugin": spec.plugin, "dataset_plugin": dspec.plugin, "block": trial.block,
+            "shapes": {"x": list(task.train.x.shape[1:]), "y": list(task.train.y.shape[1:])},
+            "n": {"train": len(task.train), "val": len(task.val), "test": len(task.test)}}
+    del model
+    return TrialResult(trial.trial_id, trial.model, dict(trial.model_params), trial.dataset,
+                       dict(trial.dataset_params), trial.seed, device, "ok", None, trial.block,
+                       metrics, samples, info)
+
+
+def classify(exc: BaseException) -> str:
+    """Status for a failed trial."""
+    if isinstance(exc, Diverged):
+        return "diverged"
+    if isinstance(exc, TrialTimeout):
+        return "timeout"
+    oom = getattr(torch.cuda, "OutOfMemoryError", ())
+    if (oom and isinstance(exc, oom)) or isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return "oom"
+    return "failed"
+
+
+def run_trial(trial: Trial, registry: Registry, timeout: float | None = None,
+              on_progress: Callable[[int, float], None] | None = None,
+              artifacts: dict[str, Any] | None = None) -> TrialResult:
+    """:func:`execute` with failure isolation: any exception becomes a status + message."""
+    try:
+        with time_limit(timeout):
+            return execute(trial, registry, on_progress, artifacts)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # isolate: the run goes on
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        return TrialResult(trial.trial_id, trial.model, dict(trial.model_params), trial.dataset,
+                           dict(trial.dataset_params), trial.seed, trial.device, classify(exc),
+                           message, trial.block)
+    finally:
+        gc.collect()
+        if trial.device.startswith("cuda") and torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -11,6 +11,7 @@ import sys
 
 from tabulate import tabulate
 
+from dpbench.harness.executors import EXECUTORS, make_executor
 from dpbench.harness.runner import load_run_config, run_suite
 from dpbench.harness.suite import load_suite, override, suite_from_dict
 from dpbench.harness.summary import derived_metrics, failures, summary_rows
@@ -73,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
                 replace(b, eval=replace(b.eval, save_diagnostics=args.save_attention)) for b in suite.blocks))
         options = {"trial_timeout": args.trial_timeout, "allow_failures": args.allow_failures}
     timeout = args.trial_timeout or options.get("trial_timeout")
+    executor = make_executor(args.executor, args.jobs, args.ray_address)
     run_dir, writer, _ = run_suite(suite, registry, out=args.out, force=args.force, resume=args.resume,
-                                   timeout=timeout, quiet=args.quiet, options=options)
+                                   timeout=timeout, quiet=args.quiet, options=options, executor=executor)
     print_summary(writer.trials)
     print(f"\nresults: {run_dir / 'results.csv'}  {run_dir / 'results.json'}")
     if failures(writer.trials) and not (args.allow_failures or options.get("allow_failures")):
@@ -98,5 +100,8 @@ def add_parser(sub) -> None:
     p.add_argument("--allow-failures", action="store_true", help="exit 0 even when trials failed")
     p.add_argument("--save-attention", "--save-diagnostics", type=_count, default=0, metavar="K",
                    help="save diagnostics (attention maps, memory weightings) of the first K test samples")
+    p.add_argument("--executor", default="local", help=f"where trials run: {', '.join(sorted(EXECUTORS))} (default local)")
+    p.add_argument("--jobs", type=_count, default=1, help="worker processes for CPU trials (default 1)")
+    p.add_argument("--ray-address", help="address of a running Ray cluster (with --executor ray)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)

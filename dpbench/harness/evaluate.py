@@ -51,8 +51,11 @@ def rollout(model: nn.Module, task: TaskData, steps: int, starts: int, device: s
     return pred, truth
 
 
-def forecast_metrics(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str) -> tuple[dict, dict]:
-    """One-step NRMSE, rollout NRMSE and (when λ is known) VPT in Lyapunov times."""
+def forecast_metrics(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str) -> tuple[dict, dict, dict]:
+    """One-step NRMSE, rollout NRMSE and (when λ is known) VPT in Lyapunov times.
+
+    Returns ``(metrics, samples, example)``; ``example`` holds the first rollout's
+    ``pred`` and ``truth`` ``[steps, D_out]`` for forecast-vs-truth plots."""
     pred = predict(model, task.test.x, device, cfg.eval_batch_size)
     out = {"nrmse_1step": M.nrmse(pred[:, :1], task.test.y[:, :1])}
     if task.output_steps > 1:
@@ -69,7 +72,7 @@ def forecast_metrics(model: nn.Module, task: TaskData, cfg: EvalConfig, device: 
         out["vpt_lyapunov"] = float(vpt.mean())
         out["rollout_lyapunov_times"] = float(roll.shape[1] * dt * lyap)
         samples["vpt_lyapunov"] = vpt.tolist()
-    return out, samples
+    return out, samples, {"pred": roll[0], "truth": truth[0]}
 
 
 def recall_metrics(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str) -> dict:

@@ -15,7 +15,7 @@ import torch
 from dpbench.environment import environment
 from dpbench.harness.suite import Suite, Trial, expand_trials
 from dpbench.harness.summary import derived_metrics
-from dpbench.harness.trial import run_trial
+from dpbench.harness.executors import Executor, LocalExecutor
 from dpbench.params import UsageError
 from dpbench.plugins import Registry
 from dpbench.results import RunWriter, TrialResult
@@ -41,14 +41,14 @@ class Progress:
             line = f"\r[{self.index}/{self.total}] {self.label}  step {step}/{self.steps}  loss {loss:.4g}"
             print(line[:160].ljust(160), end="", file=self.stream, flush=True)
 
-    def done(self, result: TrialResult) -> None:
+    def done(self, trial: Trial, result: TrialResult) -> None:
         if self.quiet:
             return
         m = result.metrics
         key = next((k for k in ("vpt_lyapunov", "accuracy", "nrmse_1step", "mse") if k in m), None)
         what = f"{key}={m[key]:.4g}" if key and m.get(key) is not None else ""
         status = result.status if result.status == "ok" else f"{result.status.upper()}: {result.error}"
-        text = f"[{self.index}/{self.total}] {self.label}: {status} {what}".rstrip()
+        text = f"[{self.index}/{self.total}] {trial.label}: {status} {what}".rstrip()
         print(("\r" + text.ljust(160)) if self.tty else text, file=self.stream, flush=True)
 
 
@@ -71,46 +71,53 @@ def new_run_dir(out: str | None, force: bool) -> Path:
 
 
 def save_artifacts(run_dir: Path, result: TrialResult, artifacts: dict[str, Any]) -> list[str]:
-    """Diagnostics arrays → ``diagnostics/<model>-<dataset>-<trial>.npz`` plus PNG maps."""
-    diag = artifacts.get("diagnostics")
-    if not diag:
-        return []
-    folder = run_dir / "diagnostics"
-    folder.mkdir(exist_ok=True)
+    """Diagnostics → ``diagnostics/<stem>.npz`` plus PNG maps; a forecast rollout →
+    ``forecasts/<stem>.npz`` (``pred``, ``truth`` ``[steps, D_out]``, normalised units)."""
     stem = f"{result.model}-{result.dataset}-{result.trial_id}"
-    np.savez_compressed(folder / f"{stem}.npz", **{k: v.numpy() for k, v in diag.items()})
-    from dpbench.report.diagnostics import plot_diagnostics
+    written: list[str] = []
+    if artifacts.get("rollout") is not None:
+        folder = run_dir / "forecasts"
+        folder.mkdir(exist_ok=True)
+        np.savez_compressed(folder / f"{stem}.npz", **{k: v.numpy() for k, v in artifacts["rollout"].items()})
+    diag = artifacts.get("diagnostics")
+    if diag:
+        folder = run_dir / "diagnostics"
+        folder.mkdir(exist_ok=True)
+        np.savez_compressed(folder / f"{stem}.npz", **{k: v.numpy() for k, v in diag.items()})
+        from dpbench.report.diagnostics import plot_diagnostics
 
-    return [str(p) for p in plot_diagnostics(diag, folder, stem, title=f"{result.model} on {result.dataset}")]
+        title = f"{result.model} on {result.dataset}"
+        written += [str(p) for p in plot_diagnostics(diag, folder, stem, title=title)]
+    return written
 
 
 def run_trials(trials: list[Trial], registry: Registry, run_dir: Path, writer: RunWriter,
-               timeout: float | None, quiet: bool = False) -> list[TrialResult]:
+               timeout: float | None, quiet: bool = False, executor: Executor | None = None) -> list[TrialResult]:
     """Run the trials not yet in ``writer``; each result is written as soon as it exists."""
     todo = [t for t in trials if t.trial_id not in writer.finished_ids]
     progress = Progress(len(trials), quiet=quiet)
-    done_before = len(trials) - len(todo)
+    counter = iter(range(len(trials) - len(todo) + 1, len(trials) + 1))
     results = []
-    for i, trial in enumerate(todo, start=done_before + 1):
-        progress.start(i, trial)
-        artifacts: dict[str, Any] = {}
-        result = run_trial(trial, registry, timeout, progress.step, artifacts)
+    executor = executor or LocalExecutor()
+    for trial, result, artifacts in executor.run(todo, registry, timeout,
+                                                 lambda t: progress.start(next(counter), t), progress.step):
         if result.status == "ok":
             try:
                 files = save_artifacts(run_dir, result, artifacts)
                 if files:
                     result.info["figures"] = files
             except Exception as exc:  # a failed plot must not lose the trial
-                result.info["figure_error"] = f"{type(exc).__name__}: {exc}"
+                result.info["artifact_error"] = f"{type(exc).__name__}: {exc}"
         writer.append(result)
-        progress.done(result)
+        progress.done(trial, result)
         results.append(result)
     return results
 
 
 def run_suite(suite: Suite, registry: Registry, out: str | None = None, force: bool = False,
               resume: str | None = None, timeout: float | None = None, quiet: bool = False,
-              options: dict[str, Any] | None = None) -> tuple[Path, RunWriter, list[str]]:
+              options: dict[str, Any] | None = None,
+              executor: Executor | None = None) -> tuple[Path, RunWriter, list[str]]:
     """Run (or resume) ``suite``; returns the run directory, its writer and notes."""
     trials, notes = expand_trials(suite, registry, torch.cuda.is_available())
     if not trials:
@@ -131,7 +138,7 @@ def run_suite(suite: Suite, registry: Registry, out: str | None = None, force: b
         print(f"dpbench: {len(trials)} trials ({len(writer.finished_ids & set(config['trials']))} already done) "
               f"-> {run_dir}", file=sys.stderr)
     try:
-        run_trials(trials, registry, run_dir, writer, timeout, quiet)
+        run_trials(trials, registry, run_dir, writer, timeout, quiet, executor)
     except KeyboardInterrupt:
         writer.derived = derived_metrics(writer.trials)
         writer.write()

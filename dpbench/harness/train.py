@@ -1,7 +1,7 @@
 """The training loop: a fixed step budget, best-validation checkpoint, timed chunks.
 
 Training throughput is measured on the real training steps: steps run in chunks of
-``timing_chunk`` between device synchronisations; each chunk yields one sample of
+``timing_chunk`` (fewer for short budgets, so that at least two chunks are timed) between device synchronisations; each chunk yields one sample of
 sequences/s (the first chunk is warm-up and dropped). Validation runs between chunks,
 outside the timed region.
 """
@@ -84,8 +84,9 @@ def train(
     start = time.perf_counter()
     model.train()
     step = 0
+    chunk_size = max(1, min(cfg.timing_chunk, cfg.steps // 3))  # >= 2 timed chunks after warm-up
     while step < cfg.steps:
-        chunk = min(cfg.timing_chunk, cfg.steps - step)
+        chunk = min(chunk_size, cfg.steps - step)
         idx = [torch.randint(n, (bs,), generator=gen) for _ in range(chunk)]
         losses = []
         synchronize(device)

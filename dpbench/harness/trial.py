@@ -82,8 +82,9 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float]
             artifacts: dict[str, Any] | None = None) -> TrialResult:
     """Run ``trial``; exceptions propagate (the runner classifies them).
 
-    ``artifacts``, when given, receives ``"diagnostics"`` (first K test samples) and
-    ``"grad_sensitivity"`` arrays for the runner to save.
+    ``artifacts``, when given, receives ``"rollout"`` (forecast: the first closed-loop
+    test rollout and its truth) and ``"diagnostics"`` (the first K test samples) for the
+    runner to save.
     """
     spec, dspec = registry.model(trial.model), registry.dataset(trial.dataset)
     cfg, ecfg, device = trial.train, trial.eval, trial.device
@@ -98,8 +99,10 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float]
     result = train(model, task, cfg, trial.seed, device, on_progress, eval_batch_size=ecfg.eval_batch_size)
     samples: dict[str, list[float]] = {"train_seq_per_s": result.train_seq_per_s}
     if task.kind == "forecast":
-        metrics, extra_samples = E.forecast_metrics(model, task, ecfg, device)
+        metrics, extra_samples, example = E.forecast_metrics(model, task, ecfg, device)
         samples.update(extra_samples)
+        if artifacts is not None:
+            artifacts["rollout"] = example
     else:
         metrics = E.recall_metrics(model, task, ecfg, device)
     infer = E.inference_throughput(model, task, cfg.batch_size, ecfg.timing_repeats, device)

@@ -1,0 +1,70 @@
+"""The command line: listing, one-line usage errors with exit code 2, a real run."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dpbench.cli import main
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "dpbench.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_list_json_shows_models_and_datasets(capsys):
+    assert main(["list", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    models = {m["name"]: m for m in doc["models"]}
+    datasets = {d["name"]: d for d in doc["datasets"]}
+    assert {"fnn", "rnn", "lstm", "gru"} <= set(models)
+    assert {"lorenz", "copy"} <= set(datasets)
+    assert models["lstm"]["family"] == "recurrent" and models["lstm"]["plugin"] == "dpbench.models.recurrent"
+    assert datasets["lorenz"]["kind"] == "forecast" and datasets["lorenz"]["metadata"]["lyapunov_exponent"] == 0.906
+    assert "noise" in datasets["lorenz"]["params"]  # core forecast options are documented too
+
+
+def test_plugins_json_lists_builtins(capsys):
+    assert main(["plugins", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert any(r["name"] == "dpbench.models.recurrent" and r["hooks"] == ["dpbench_register_models"] for r in rows)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["run", "--models", "nosuch"], "unknown model 'nosuch'; valid:"),
+    (["run", "--datasets", "lorenz:nope=1"], "unknown parameter 'nope'; valid:"),
+    (["run", "--datasets", "lorenz:noise=abc"], "noise='abc' is not a valid float"),
+    (["run", "--suite", "nosuch"], "unknown suite 'nosuch'; valid: default, paper, smoke"),
+    (["run", "--device", "tpu"], "invalid choice: 'tpu'"),
+    (["run", "--seeds", "-1"], "must be >= 0"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_user_errors_are_one_line_with_exit_code_2(args, fragment):
+    out = run_cli(*args)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_malformed_suite_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = 'x'\n[[block]]\nmodels = ['lstm']\n")
+    out = run_cli("run", "--suite", str(bad))
+    assert out.returncode == 2 and "needs 'models' and 'datasets'" in out.stderr
+    bad.write_text("this is = = not toml")
+    out = run_cli("run", "--suite", str(bad))
+    assert out.returncode == 2 and "malformed suite" in out.stderr
+
+
+def test_run_refuses_to_overwrite_a_run_directory(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.csv").write_text("x")
+    out = run_cli("run", "--models", "rnn", "--datasets", "copy", "--out", str(tmp_path / "run"))
+    assert out.returncode == 2 and "--resume" in out.stderr and "--force" in out.stderr
+
+
+def test_help_everywhere():
+    for args in (["--help"], ["run", "--help"], ["list", "--help"], ["plugins", "--help"]):
+        out = run_cli(*args)
+        assert out.returncode == 0 and "usage:" in out.stdout

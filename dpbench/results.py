@@ -91,14 +91,20 @@ class RunWriter:
     def __init__(self, run_dir: Path, run_id: str, config: dict[str, Any], environment: dict[str, Any]):
         self.run_dir, self.run_id = Path(run_dir), run_id
         self.config, self.environment = config, environment
-        self.trials: list[TrialResult] = read_trials(self.run_dir) if (self.run_dir / "trials.jsonl").exists() else []
+        self.trials: list[TrialResult] = []
         self.derived: list[dict[str, Any]] = []
+        if (self.run_dir / "trials.jsonl").exists():
+            self.trials = read_trials(self.run_dir)
+            # drop a torn last line (a crash mid-write) so appends start on a clean line
+            text = "".join(json.dumps(_clean(asdict(t)), sort_keys=True) + "\n" for t in self.trials)
+            atomic_write(self.run_dir / "trials.jsonl", text)
 
     @property
     def finished_ids(self) -> set[str]:
         return {t.trial_id for t in self.trials}
 
     def append(self, result: TrialResult) -> None:
+        """Append one trial durably (flush + fsync), then refresh the result files."""
         line = json.dumps(_clean(asdict(result)), sort_keys=True)
         with open(self.run_dir / "trials.jsonl", "a", encoding="utf-8") as fh:
             fh.write(line + "\n")

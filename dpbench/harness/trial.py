@@ -144,10 +144,31 @@ def classify(exc: BaseException) -> str:
     return "failed"
 
 
+_WARM = False
+
+
+def warm_up_torch() -> None:
+    """Run one optimiser step on a dummy parameter so that torch's lazy imports happen
+    before any trial's time limit starts (a SIGALRM landing inside an import would leave
+    modules half-initialised for the rest of the process)."""
+    global _WARM
+    if _WARM:
+        return
+    p = torch.nn.Parameter(torch.zeros(2))
+    for opt in (torch.optim.Adam([p]), torch.optim.AdamW([p]), torch.optim.SGD([p], lr=0.1), torch.optim.RMSprop([p])):
+        (p.sum() * 0).backward()
+        torch.nn.utils.clip_grad_norm_([p], 1.0)
+        opt.step()
+        opt.zero_grad()
+    _WARM = True
+
+
 def run_trial(trial: Trial, registry: Registry, timeout: float | None = None,
               on_progress: Callable[[int, float], None] | None = None,
               artifacts: dict[str, Any] | None = None) -> TrialResult:
     """:func:`execute` with failure isolation: any exception becomes a status + message."""
+    if timeout:
+        warm_up_torch()
     try:
         with time_limit(timeout):
             return execute(trial, registry, on_progress, artifacts)

@@ -1,0 +1,169 @@
+"""Reliability: failures stay inside their trial, runs survive SIGKILL and Ctrl-C and resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from dpbench import hookimpl
+from dpbench.cli import main
+from dpbench.harness.runner import run_suite
+from dpbench.harness.suite import parse_suite
+from dpbench.plugins import load_registry, set_registry
+from dpbench.results import read_trials
+from dpbench.specs import ModelSpec
+
+TIMING = {"train_seq_per_s", "infer_seq_per_s", "peak_memory_mb", "wall_time_s", "train_time_s"}
+
+
+class Raiser(nn.Module):
+    def __init__(self, **_):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        if self.training:
+            raise RuntimeError("boom in forward")
+        return x[:, -1:, :1] * self.w
+
+
+class NaNModel(Raiser):
+    def forward(self, x):
+        return torch.full((x.shape[0], 1, 3), float("nan")) + self.w
+
+
+class Sleeper(Raiser):
+    def forward(self, x):
+        if self.training:
+            time.sleep(30)
+        return x[:, -1:, :] * self.w
+
+
+class WrongShape(Raiser):
+    def forward(self, x):
+        return x
+
+
+class Plugin:
+    @hookimpl
+    def dpbench_register_models(self, register):
+        for name, cls in (("raiser", Raiser), ("nan-model", NaNModel), ("sleeper", Sleeper), ("wrong-shape", WrongShape)):
+            register(ModelSpec(name=name, family="feedforward", description=name, citation="test",
+                               factory=cls, tasks=("forecast",)))
+
+
+@pytest.fixture
+def reg():
+    registry = load_registry(disable_third_party=True, extra_plugins=[("badplug", Plugin())])
+    set_registry(registry)
+    yield registry
+    set_registry(None)
+
+
+def _suite(models, datasets="lorenz:length=300,window=8", seeds=1):
+    return parse_suite({"seeds": seeds, "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "param_budget": 500},
+                        "eval": {"rollout_steps": 10, "rollout_starts": 2, "timing_repeats": 1},
+                        "block": [{"models": models, "datasets": [datasets]}]}, "test")
+
+
+def test_one_failing_diverging_and_timing_out_trial_do_not_stop_the_run(reg, tmp_path):
+    suite = _suite(["raiser", "nan-model", "sleeper", "wrong-shape", "rnn"])
+    _, writer, _ = run_suite(suite, reg, out=str(tmp_path / "r"), timeout=8.0, quiet=True)
+    by_model = {t.model: t for t in writer.trials}
+    assert by_model["raiser"].status == "failed" and "boom in forward" in by_model["raiser"].error
+    assert by_model["nan-model"].status == "diverged" and "nan" in by_model["nan-model"].error.lower()
+    assert by_model["sleeper"].status == "timeout"
+    wrong = by_model["wrong-shape"]
+    assert wrong.status == "failed" and "plugin 'badplug'" in wrong.error and "model contract" in wrong.error
+    assert by_model["rnn"].status == "ok" and by_model["rnn"].metrics["nrmse_1step"] > 0
+    statuses = {t.status for t in read_trials(tmp_path / "r")}
+    assert statuses == {"failed", "diverged", "timeout", "ok"}
+
+
+def test_exit_code_is_1_on_failures_unless_allowed(reg, tmp_path, capsys):
+    args = ["run", "--models", "raiser,rnn", "--datasets", "lorenz:length=300,window=8", "--steps", "6", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 1
+    out = capsys.readouterr().out
+    assert "trial(s) did not finish ok" in out and "failed: raiser on lorenz" in out and "boom in forward" in out
+    assert main([*args, "--out", str(tmp_path / "b"), "--allow-failures"]) == 0
+
+
+SUITE_TOML = """
+seeds = 3
+[train]
+steps = 40
+batch_size = 8
+eval_every = 20
+param_budget = 600
+[eval]
+rollout_steps = 10
+rollout_starts = 2
+timing_repeats = 1
+[[block]]
+models = ["rnn", "gru"]
+datasets = ["lorenz:length=400,window=8"]
+"""
+
+
+def _records(run_dir):
+    return sorted(
+        (t.trial_id, t.status, tuple(sorted((k, v) for k, v in t.metrics.items() if k not in TIMING)))
+        for t in read_trials(run_dir)
+    )
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "dpbench.cli", *args]
+
+
+def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
+    suite = tmp_path / "s.toml"
+    suite.write_text(SUITE_TOML)
+    full = subprocess.run(_cli("run", "--suite", str(suite), "--out", str(tmp_path / "full"), "--quiet"),
+                          capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cli("run", "--suite", str(suite), "--out", str(killed), "--quiet"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    jsonl = killed / "trials.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _records(killed)
+    assert 2 <= len(before) < 6, "the kill must land mid-run"
+    with open(jsonl, "a") as fh:  # a torn record, as a crash mid-write would leave
+        fh.write('{"trial_id": "abc", "model": "rn')
+    resumed = subprocess.run(_cli("run", "--resume", str(killed), "--quiet"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    after = _records(killed)
+    assert set(before) <= set(after), "finished trials are kept unchanged"
+    assert after == _records(tmp_path / "full")
+    doc = json.loads((killed / "results.json").read_text())
+    assert len(doc["trials"]) == 6
+
+
+def test_ctrl_c_saves_finished_trials_and_says_how_to_resume(tmp_path):
+    suite = tmp_path / "s.toml"
+    suite.write_text(SUITE_TOML)
+    run_dir = tmp_path / "int"
+    proc = subprocess.Popen(_cli("run", "--suite", str(suite), "--out", str(run_dir)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jsonl = run_dir / "trials.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (jsonl.exists() and jsonl.read_text().strip()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert f"dpbench run --resume {run_dir}" in err
+    assert len(read_trials(run_dir)) >= 1
+    assert json.loads((run_dir / "results.json").read_text())["trials"]

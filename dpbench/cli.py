@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(text: str) -> str:
+    """Escape control characters (a user's newline must not split the error line)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dpbench`` console script; returns the exit code."""
     try:
@@ -57,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return int(args.func(args) or 0)
     except (UsageError, UnknownName, PluginError) as exc:
-        print(f"dpbench: error: {exc}", file=sys.stderr)
+        print(f"dpbench: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("dpbench: interrupted", file=sys.stderr)

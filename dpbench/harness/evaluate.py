@@ -76,9 +76,15 @@ def forecast_metrics(model: nn.Module, task: TaskData, cfg: EvalConfig, device: 
 
 
 def recall_metrics(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str) -> dict:
-    """Accuracy, loss, and the task's trivial baseline."""
+    """Accuracy, loss, and the task's trivial baseline.
+
+    For regression recall tasks an answer counts as recalled when its absolute error is
+    at most ``tolerance``: the dataset's ``metadata["tolerance"]``, else a tenth of the
+    memoryless baseline's RMS error (0.1·sqrt(baseline MSE); 0.041 for adding)."""
     pred = predict(model, task.test.x, device, cfg.eval_batch_size)
     tol = task.metadata.get("tolerance")
+    if tol is None and task.loss == "mse" and task.baseline:
+        tol = 0.1 * float(task.baseline) ** 0.5
     out = M.recall_scores(pred, task.test.y, task.test.mask, task.loss, tol)
     if task.baseline is not None:
         out["baseline_" + ("cross_entropy" if task.loss == "ce" else "mse")] = float(task.baseline)

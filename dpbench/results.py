@@ -8,8 +8,10 @@ A run directory holds:
 * ``results.csv`` — tidy long format, one row per (trial, metric), columns
   :data:`CSV_COLUMNS`; derived metrics over seeds/sweeps (e.g. ``max_lag_at_90``) have an
   empty ``seed`` and ``trial_id``;
-* ``results.json`` — ``{"schema_version", "run_id", "environment", "config", "records",
-  "derived", "trials"}`` where ``trials`` keep the raw timing samples.
+* ``results.json`` — ``{"schema_version", "run_id", "environment", "config",
+  "calibration", "records", "derived", "trials"}`` where ``trials`` keep the raw timing
+  samples and ``calibration`` the machine-speed workload measured before the trials
+  (:mod:`dpbench.calibration`, used by ``dpbench compare --normalize``).
 
 Both result files are rewritten atomically (write, fsync, rename) after every trial.
 """
@@ -93,6 +95,12 @@ class RunWriter:
         self.config, self.environment = config, environment
         self.trials: list[TrialResult] = []
         self.derived: list[dict[str, Any]] = []
+        self.calibration: dict[str, Any] | None = None
+        if (self.run_dir / "results.json").exists():
+            try:
+                self.calibration = json.loads((self.run_dir / "results.json").read_text()).get("calibration")
+            except (OSError, json.JSONDecodeError, AttributeError):
+                self.calibration = None
         if (self.run_dir / "trials.jsonl").exists():
             self.trials = read_trials(self.run_dir)
             # drop a torn last line (a crash mid-write) so appends start on a clean line
@@ -124,7 +132,7 @@ class RunWriter:
         atomic_write(self.run_dir / "results.csv", buf.getvalue())
         doc = {
             "schema_version": SCHEMA_VERSION, "run_id": self.run_id,
-            "environment": self.environment, "config": self.config,
+            "environment": self.environment, "config": self.config, "calibration": self.calibration,
             "records": [r for t in self.trials for r in trial_rows(self.run_id, t)],
             "derived": self.derived, "trials": [asdict(t) for t in self.trials],
         }

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from dpbench.calibration import calibrate
 from dpbench.environment import environment
 from dpbench.harness.suite import Suite, Trial, expand_trials
 from dpbench.harness.summary import derived_metrics
@@ -132,6 +133,8 @@ def run_suite(suite: Suite, registry: Registry, out: str | None = None, force: b
         (run_dir / "config.json").write_text(json.dumps(config, indent=1, default=str))
     run_id = run_dir.name
     writer = RunWriter(run_dir, run_id, config, environment())
+    if writer.calibration is None:  # kept from the first session on --resume
+        writer.calibration = calibrate()
     for note in notes:
         print(f"dpbench: note: {note}", file=sys.stderr)
     if not quiet:

@@ -1,0 +1,201 @@
+"""Assemble ``report.md`` (tables + figures) for one run directory.
+
+:func:`build_report` reads ``results.json`` (validated), draws the figures into
+``RUN_DIR/figures/``, links the harness's ``diagnostics/*.png`` and writes Markdown whose
+image links are relative to the folder of the Markdown file (so the same report can be
+written into ``RUN_DIR/report.md`` or a ``results/README.md`` elsewhere).
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dpbench.report import figures as F
+from dpbench.report import tables as T
+from dpbench.results import TrialResult, atomic_write, load_results, trials_of
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` produced."""
+
+    markdown: str
+    terminal: str
+    figures: list[Path] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
+
+
+def _forecast_groups(run_dir: Path, trials: list[TrialResult]) -> dict[str, dict[str, Path]]:
+    """``{dataset label: {model label: npz}}`` for the lowest seed that has rollouts
+    (files are ``forecasts/<model>-<dataset>-<trial_id>.npz``)."""
+    by_id = {t.trial_id: t for t in trials if t.status == "ok"}
+    found: dict[str, dict[int, dict[str, Path]]] = defaultdict(lambda: defaultdict(dict))
+    for npz in sorted((run_dir / "forecasts").glob("*.npz")):
+        t = by_id.get(npz.stem.rsplit("-", 1)[-1])
+        if t is not None:
+            dlabel = T.label(t.dataset, t.dataset_params) + ("" if t.device == "cpu" else f" ({t.device})")
+            found[dlabel][t.seed].setdefault(T.label(t.model, t.model_params), npz)
+    return {d: by_seed[min(by_seed)] for d, by_seed in found.items()}
+
+
+def _diagnostic_images(run_dir: Path) -> list[Path]:
+    folder = run_dir / "diagnostics"
+    return sorted(folder.glob("*.png")) if folder.is_dir() else []
+
+
+def _diagnostic_caption(png: Path, by_id: dict[str, TrialResult]) -> str:
+    """``model on dataset:params, seed s: name`` for ``<model>-<dataset>-<trial_id>-<name>.png``."""
+    for trial_id, t in by_id.items():
+        marker = f"-{trial_id}-"
+        if marker in png.stem:
+            name = png.stem.split(marker, 1)[1]
+            return f"{T.label(t.model, t.model_params)} on {T.label(t.dataset, t.dataset_params)}, seed {t.seed}: {name}"
+    return png.stem
+
+
+class _Writer:
+    """Collects Markdown and terminal text section by section."""
+
+    def __init__(self, base: Path):
+        self.base, self.md, self.term, self.sections = base, [], [], []
+
+    def section(self, title: str, intro: str = "") -> None:
+        self.sections.append(title)
+        self.md += [f"\n## {title}\n", *([intro, ""] if intro else [])]
+        self.term += [f"\n{title}", "-" * len(title)]
+
+    def table(self, table: T.Table | None, caption: str = "") -> None:
+        if table is None:
+            return
+        if caption:
+            self.md.append(f"*{caption}*\n")
+            self.term.append(caption)
+        self.md += [T.render(table, "pipe"), ""]
+        self.term.append(T.render(table, "simple"))
+
+    def image(self, path: Path | None, alt: str) -> None:
+        if path is not None:
+            rel = Path(os.path.relpath(path, self.base)).as_posix()
+            self.md += [f"![{alt}]({rel})", ""]
+            self.term.append(f"figure: {path}")
+
+    def text(self, line: str) -> None:
+        self.md += [line, ""]
+
+
+def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | None = None) -> Report:
+    """Tables and figures of the run in ``run_dir``; links relative to ``markdown_dir``
+    (default ``run_dir``). Raises :class:`dpbench.params.UsageError` for a bad run."""
+    run_dir = Path(run_dir)
+    doc = load_results(run_dir)
+    if run_dir.is_file():  # the results.json itself was given
+        run_dir = run_dir.parent
+    trials = trials_of(doc)
+    fig_dir = run_dir / "figures"
+    fig_dir.mkdir(exist_ok=True)
+    w = _Writer(Path(markdown_dir or run_dir))
+    figures: list[Path] = []
+    env: dict[str, Any] = doc.get("environment") or {}
+    ok = T.ok_trials(trials)
+    w.md.append(f"# {title or 'dpbench report: ' + str(doc.get('run_id', run_dir.name))}\n")
+    w.text(f"{len(ok)} of {len(trials)} trials ok · torch {env.get('torch', '?')} · "
+           f"{env.get('cpu', '?')} ({env.get('cpu_count', '?')} cores, {env.get('torch_threads', '?')} threads) · "
+           f"git {str(env.get('git_sha', '?'))[:10]}{' (dirty)' if env.get('git_dirty') else ''}")
+
+    forecast = T.accuracy_table(trials, T.FORECAST_METRICS)
+    recall = T.accuracy_table(trials, T.RECALL_METRICS)
+    if forecast or recall:
+        w.section("Accuracy", "Mean ± std over seeds; ★ marks the best model per dataset and device. "
+                  "VPT: valid prediction time of closed-loop rollouts in Lyapunov times.")
+        w.table(forecast, "Forecasting (test split)")
+        w.table(recall, "Recall (test split)")
+
+    recall_figs = F.plot_recall(trials, fig_dir)
+    lag_table = T.max_lag_table(doc.get("derived") or [])
+    if recall_figs or lag_table:
+        w.section("Long-dependency recall", "Accuracy against the swept lag; the table gives the largest "
+                  "lag whose seed-mean accuracy is at least 90 %.")
+        w.table(lag_table)
+        for p in recall_figs:
+            w.image(p, "accuracy vs lag")
+        figures += recall_figs
+
+    cost = T.cost_table(trials)
+    if cost:
+        w.section("Throughput and memory", "Median sequences/s over trials (training steps and batched "
+                  "inference), speedup relative to lstm on the same device, peak memory (CPU: process RSS "
+                  "high-water mark; CUDA: allocator peak).")
+        w.table(cost)
+        path = F.plot_cost(trials, fig_dir)
+        w.image(path, "throughput and memory")
+        figures += [path] if path else []
+
+    grad = F.plot_gradient_sensitivity(trials, fig_dir)
+    if grad:
+        w.section("Gradient sensitivity", "‖∂y_T/∂x_t‖ of the last output with respect to each input step "
+                  "(mean over test windows and seeds): how far back the learning signal reaches (seed Fig. 6).")
+        for p in grad:
+            w.image(p, "gradient sensitivity")
+        figures += grad
+
+    groups = _forecast_groups(run_dir, trials)
+    if groups:
+        w.section("Forecasts", "The first closed-loop test rollout of each model (lowest seed) against the "
+                  "true trajectory, in units of the training standard deviation.")
+        for i, (dlabel, rollouts) in enumerate(sorted(groups.items())):
+            path = F.plot_forecasts(rollouts, fig_dir / f"forecast-{i}.png", f"Closed-loop forecast: {dlabel}")
+            w.image(path, f"forecast {dlabel}")
+            figures += [path] if path else []
+
+    diag = _diagnostic_images(run_dir)
+    if diag:
+        w.section("Attention and memory maps", "Diagnostics saved by the harness (`--save-attention K`): "
+                  "attention alignments (seed Fig. 5) and DNC read/write weightings over memory slots.")
+        by_id = {t.trial_id: t for t in trials}
+        for p in diag:
+            w.text(f"**{_diagnostic_caption(p, by_id)}**")
+            w.image(p, p.stem)
+
+    failed = T.failure_table(trials)
+    if failed:
+        w.section("Trials that did not finish", "")
+        w.table(failed)
+    return Report("\n".join(w.md).rstrip() + "\n", "\n".join(w.term).strip() + "\n", figures, w.sections)
+
+
+PUBLISHED_PREAMBLE = """The committed baseline run of the `{suite}` suite (`{run_dir}`), generated, not edited by hand.
+Regenerate it (about 10 min on 2 CPU cores) with
+
+```bash
+dpbench run --suite {suite} --out {run_dir} --force
+dpbench report {run_dir} --published --out {out}
+```
+
+CI compares pull requests against it with `dpbench compare` (see [docs/ci.md](../docs/ci.md)).
+Numbers depend on the machine; throughput is only comparable on the same hardware, or after
+`--normalize` by the calibration workload.
+"""
+
+
+def write_report(run_dir: Path, out: Path | None = None, title: str | None = None,
+                 published: bool = False) -> tuple[Path, Report]:
+    """Build the report and write it to ``out`` (default ``RUN_DIR/report.md``).
+
+    ``published`` adds :data:`PUBLISHED_PREAMBLE` (how to regenerate) under the title, for
+    ``results/README.md``."""
+    run_dir = Path(run_dir)
+    if run_dir.is_file():
+        run_dir = run_dir.parent
+    out = Path(out) if out else run_dir / "report.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = build_report(run_dir, out.parent, title)
+    if published:
+        suite = (load_results(run_dir).get("config") or {}).get("suite", {}).get("name", "default")
+        head, _, rest = report.markdown.partition("\n")
+        preamble = PUBLISHED_PREAMBLE.format(suite=suite, run_dir=run_dir.as_posix(), out=out.as_posix())
+        report.markdown = f"{head}\n\n{preamble}{rest}"
+    atomic_write(out, report.markdown)
+    return out, report

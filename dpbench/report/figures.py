@@ -1,0 +1,163 @@
+"""Report figures (matplotlib, headless Agg): recall vs lag, throughput/memory bars,
+gradient sensitivity (seed Fig. 6) and forecast-vs-truth rollouts.
+
+Each ``plot_*`` function writes one PNG and returns its path, or ``None`` when the run
+holds nothing to draw (partial runs are normal).
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dpbench.report.tables import REFERENCE_MODEL, cost_by_model, label, ok_trials, times  # noqa: E402
+from dpbench.results import TrialResult  # noqa: E402
+
+SWEEP_KEYS = ("lag", "length")
+DPI = 100
+
+
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def recall_curves(trials: Iterable[TrialResult]) -> dict[str, dict[str, list[tuple[float, float, float]]]]:
+    """``{dataset label (sweep key as *): {model: [(lag, mean acc, std acc), ...]}}``."""
+    acc: dict[str, dict[str, dict[float, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for t in ok_trials(trials):
+        key = next((k for k in SWEEP_KEYS if k in t.dataset_params), None)
+        a = t.metrics.get("accuracy")
+        if key is None or a is None:
+            continue
+        rest = {k: v for k, v in t.dataset_params.items() if k != key}
+        dlabel = label(t.dataset, {key: "*", **rest})
+        acc[dlabel][label(t.model, t.model_params) + ("" if t.device == "cpu" else f" ({t.device})")][
+            float(t.dataset_params[key])].append(float(a))
+    out: dict[str, dict[str, list[tuple[float, float, float]]]] = {}
+    for dlabel, by_model in acc.items():
+        out[dlabel] = {m: [(lag, float(np.mean(v)), float(np.std(v))) for lag, v in sorted(by_lag.items())]
+                       for m, by_lag in by_model.items()}
+    return out
+
+
+def plot_recall(trials: Iterable[TrialResult], folder: Path) -> list[Path]:
+    """One figure per swept recall dataset: accuracy vs lag, one line per model."""
+    written = []
+    for i, (dlabel, by_model) in enumerate(sorted(recall_curves(trials).items())):
+        if not any(len(points) > 1 for points in by_model.values()):
+            continue
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+        for model, points in sorted(by_model.items()):
+            lags, mean, std = (np.array(c) for c in zip(*points))
+            ax.errorbar(lags, mean, yerr=std, marker="o", capsize=3, label=model)
+        ax.axhline(0.9, color="grey", linestyle=":", linewidth=1, label="90 % level")
+        lags = [p[0] for points in by_model.values() for p in points]
+        if min(lags) > 0 and max(lags) / min(lags) >= 8:  # geometric sweeps, e.g. 10, 50, 200
+            ax.set_xscale("log")
+        ax.set_xlabel("lag (time steps)")
+        ax.set_ylabel("test accuracy (fraction)")
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title(f"Long-dependency recall: {dlabel}", fontsize=10)
+        ax.legend(fontsize=8)
+        written.append(_save(fig, folder / f"recall-{i}.png"))
+    return written
+
+
+def plot_cost(trials: Iterable[TrialResult], folder: Path) -> Path | None:
+    """Bars per model and device: training and inference throughput (speedup vs
+    ``lstm`` written on the bars) and peak memory."""
+    cost = cost_by_model(trials)
+    if not cost:
+        return None
+    keys = sorted(cost)
+    names = [m if dev == "cpu" else f"{m} ({dev})" for m, dev in keys]
+    panels = [("train_seq_per_s", "training throughput", "sequences / s"),
+              ("infer_seq_per_s", "inference throughput", "sequences / s"),
+              ("peak_memory_mb", "peak memory", "MB")]
+    fig, axes = plt.subplots(1, 3, figsize=(4.2 * 3, 0.45 * len(keys) + 2.0))
+    y = np.arange(len(keys))
+    for ax, (metric, title, unit) in zip(axes, panels):
+        vals = np.array([cost[k].get(metric, math.nan) for k in keys], dtype=float)
+        ax.barh(y, np.nan_to_num(vals), color=["C1" if k[0] == REFERENCE_MODEL else "C0" for k in keys])
+        ax.set_yticks(y, names, fontsize=8)
+        ax.set_xlabel(unit)
+        ax.set_title(title, fontsize=10)
+        if metric != "peak_memory_mb":
+            for yi, k, v in zip(y, keys, vals):
+                ref = cost.get((REFERENCE_MODEL, k[1]), {}).get(metric)
+                if ref and math.isfinite(v):
+                    ax.text(v, yi, " " + times(v / ref), va="center", fontsize=7)
+            pos = vals[np.isfinite(vals) & (vals > 0)]
+            if len(pos) and pos.max() / pos.min() > 20:  # orders of magnitude apart
+                ax.set_xscale("log")
+                ax.set_xlim(pos.min() / 2, pos.max() * 4)
+            else:
+                ax.set_xlim(0, (pos.max() if len(pos) else 1) * 1.2)
+    fig.suptitle("Cost per model (median over trials; ×: speedup vs lstm, orange)", fontsize=10, y=1.03)
+    return _save(fig, folder / "cost.png")
+
+
+def plot_gradient_sensitivity(trials: Iterable[TrialResult], folder: Path) -> list[Path]:
+    """‖∂y_T/∂x_t‖ against t − T per model (mean over seeds), log y, one figure per
+    recall dataset: how far back the gradient reaches (seed Fig. 6)."""
+    curves: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    for t in ok_trials(trials):
+        g = t.samples.get("grad_sensitivity")
+        if g:
+            curves[label(t.dataset, t.dataset_params)][label(t.model, t.model_params)].append(np.asarray(g, float))
+    written = []
+    for i, (dlabel, by_model) in enumerate(sorted(curves.items())):
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+        for model, arrays in sorted(by_model.items()):
+            n = min(len(a) for a in arrays)
+            mean = np.mean([a[-n:] for a in arrays], axis=0)
+            offsets = np.arange(n) - (n - 1)
+            ax.plot(offsets, np.maximum(mean, 1e-30), label=model)
+        ax.set_yscale("log")
+        ax.set_xlabel("t − T (input steps before the last output)")
+        ax.set_ylabel("‖∂y_T/∂x_t‖ (normalised units)")
+        ax.set_title(f"Gradient sensitivity: {dlabel}", fontsize=10)
+        ax.legend(fontsize=8)
+        written.append(_save(fig, folder / f"gradient-{i}.png"))
+    return written
+
+
+def plot_forecasts(rollouts: dict[str, Path], path: Path, title: str, max_dims: int = 3) -> Path | None:
+    """Closed-loop predictions of several models vs the truth of one test trajectory.
+
+    ``rollouts`` maps a model label to its ``forecasts/*.npz`` (``pred``/``truth``
+    ``[steps, D]``, normalised units; same dataset and seed, so the same trajectory).
+    One panel per dimension (the first ``max_dims``)."""
+    loaded = {}
+    for model, npz in rollouts.items():
+        with np.load(npz) as data:
+            if "pred" in data and "truth" in data:
+                pred, truth = np.asarray(data["pred"], float), np.asarray(data["truth"], float)
+                if pred.ndim == 1:
+                    pred, truth = pred[:, None], truth[:, None]
+                if pred.ndim == 2 and pred.shape == truth.shape and pred.size:
+                    loaded[model] = (pred, truth)
+    if not loaded:
+        return None
+    truth = next(iter(loaded.values()))[1]
+    dims = min(truth.shape[1], max_dims)
+    fig, axes = plt.subplots(dims, 1, figsize=(7, 1.8 * dims + 0.8), sharex=True, squeeze=False)
+    for d in range(dims):
+        ax = axes[d, 0]
+        ax.plot(np.arange(len(truth)), truth[:, d], color="black", linewidth=1.5, label="truth")
+        for j, (model, (pred, _)) in enumerate(sorted(loaded.items())):
+            ax.plot(np.arange(len(pred)), pred[:, d], color=f"C{j}", linestyle="--", linewidth=1.1, label=model)
+        ax.set_ylabel(f"x{d} (std units)")
+    axes[0, 0].legend(fontsize=7, loc="upper right", ncol=2)
+    axes[-1, 0].set_xlabel("closed-loop step (sampling intervals)")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

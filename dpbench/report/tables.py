@@ -1,0 +1,168 @@
+"""Report tables from trials: accuracy (mean ± std over seeds, best marked), the
+long-dependency ``max_lag_at_90`` table, and cost (throughput, memory, speedup vs ``lstm``).
+
+Every function takes :class:`dpbench.results.TrialResult` objects and returns
+``(headers, rows)`` of strings, rendered by :func:`render` as Markdown (``pipe``) or for a
+terminal (``simple``). Failed trials and missing metrics are skipped, never fatal.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any, Iterable
+
+from tabulate import tabulate
+
+from dpbench.metrics import mean_std
+from dpbench.params import format_params
+from dpbench.results import TrialResult
+
+Table = tuple[list[str], list[list[str]]]
+
+#: Metric → (column title, higher is better). Order = column order.
+FORECAST_METRICS = {"nrmse_1step": ("NRMSE 1-step", False), "nrmse_rollout": ("NRMSE rollout", False),
+                    "vpt_lyapunov": ("VPT (Lyapunov times)", True)}
+RECALL_METRICS = {"accuracy": ("accuracy", True), "cross_entropy": ("cross-entropy (nats)", False),
+                  "mse": ("MSE", False)}
+BEST_MARK = " **★**"
+REFERENCE_MODEL = "lstm"
+
+
+def label(name: str, params: dict[str, Any]) -> str:
+    """``name:k=v,...`` (just ``name`` without params)."""
+    return name + (f":{format_params(params)}" if params else "")
+
+
+def ok_trials(trials: Iterable[TrialResult]) -> list[TrialResult]:
+    return [t for t in trials if t.status == "ok"]
+
+
+def group(trials: Iterable[TrialResult], by_device: bool = True) -> dict[tuple[str, str, str], list[TrialResult]]:
+    """Ok trials grouped by (dataset label, model label, device)."""
+    out: dict[tuple[str, str, str], list[TrialResult]] = defaultdict(list)
+    for t in ok_trials(trials):
+        out[(label(t.dataset, t.dataset_params), label(t.model, t.model_params),
+             t.device if by_device else "")].append(t)
+    return out
+
+
+def metric_stats(trials: list[TrialResult], metric: str) -> tuple[float, float, int]:
+    """Mean, std and count of ``metric`` over ``trials`` (NaN, NaN, 0 when absent)."""
+    vals = [float(t.metrics[metric]) for t in trials if t.metrics.get(metric) is not None]
+    mean, std = mean_std(vals)
+    return mean, std, len(vals)
+
+
+def fmt(mean: float, std: float | None = None) -> str:
+    """Compact ``mean ± std``; ``-`` for a missing value."""
+    if mean is None or not math.isfinite(mean):
+        return "-"
+    digits = ".0f" if abs(mean) >= 1000 else ".3g"
+    text = format(mean, digits)
+    if std is not None and math.isfinite(std):
+        text += " ± " + format(std, ".0f" if abs(std) >= 1000 else ".2g")
+    return text
+
+
+def accuracy_table(trials: Iterable[TrialResult], metrics: dict[str, tuple[str, bool]]) -> Table | None:
+    """Mean ± std over seeds per (dataset, model, device) of the ``metrics`` present;
+    the best mean per (dataset, device) and metric is marked ★ (direction-aware)."""
+    groups = {k: v for k, v in group(trials).items() if any(m in t.metrics for t in v for m in metrics)}
+    used = [m for m in metrics if any(m in t.metrics for v in groups.values() for t in v)]
+    if not groups or not used:
+        return None
+    stats = {k: {m: metric_stats(v, m) for m in used} for k, v in groups.items()}
+    best: dict[tuple[str, str, str], float] = {}
+    for (ds, _, dev), by_metric in stats.items():
+        for m, (mean, _, _) in by_metric.items():
+            if math.isfinite(mean):
+                cur = best.get((ds, dev, m))
+                better = cur is None or (mean > cur if metrics[m][1] else mean < cur)
+                best[(ds, dev, m)] = mean if better else cur
+    headers = ["dataset", "model", "device", "seeds"] + [metrics[m][0] for m in used]
+    rows = []
+    for key in sorted(stats):
+        ds, model, dev = key
+        row = [ds, model, dev, str(len(groups[key]))]
+        for m in used:
+            mean, std, _ = stats[key][m]
+            cell = fmt(mean, std)
+            n_models = sum(1 for k in stats if k[0] == ds and k[2] == dev)
+            if n_models > 1 and math.isfinite(mean) and mean == best.get((ds, dev, m)):
+                cell += BEST_MARK
+            row.append(cell)
+        rows.append(row)
+    return headers, rows
+
+
+def max_lag_table(derived: list[dict[str, Any]]) -> Table | None:
+    """The ``max_lag_at_*`` rows of ``results.json['derived']``."""
+    rows = [[d.get("dataset", ""), d.get("dataset_params", ""),
+             d.get("model", "") + (f":{d['model_params']}" if d.get("model_params") else ""), d.get("device", ""),
+             fmt(d.get("value")) if isinstance(d.get("value"), (int, float)) else "-",
+             ", ".join(f"{x:g}" for x in d.get("lags", []))]
+            for d in derived if str(d.get("metric", "")).startswith("max_lag_at")]
+    if not rows:
+        return None
+    return ["dataset", "swept params", "model", "device", "max lag at 90 % accuracy", "lags tried"], sorted(rows)
+
+
+def cost_by_model(trials: Iterable[TrialResult]) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (model label, device): medians over all its ok trials of training and
+    inference throughput (sequences/s) and mean peak memory (MB)."""
+    acc: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for t in ok_trials(trials):
+        for m in ("train_seq_per_s", "infer_seq_per_s", "peak_memory_mb", "param_count"):
+            v = t.metrics.get(m)
+            if v is not None and math.isfinite(v):
+                acc[(label(t.model, t.model_params), t.device)][m].append(float(v))
+    out = {}
+    for key, by_metric in acc.items():
+        out[key] = {m: sorted(v)[len(v) // 2] if m != "peak_memory_mb" else sum(v) / len(v)
+                    for m, v in by_metric.items()}
+    return out
+
+
+def speedup(cost: dict[tuple[str, str], dict[str, float]], key: tuple[str, str], metric: str) -> float:
+    """``metric`` of ``key`` over that of ``lstm`` on the same device (NaN when absent)."""
+    ref = cost.get((REFERENCE_MODEL, key[1]), {}).get(metric)
+    val = cost.get(key, {}).get(metric)
+    return val / ref if ref and val is not None else math.nan
+
+
+def cost_table(trials: Iterable[TrialResult]) -> Table | None:
+    """Throughput, speedup vs ``lstm`` and peak memory per (model, device)."""
+    cost = cost_by_model(trials)
+    if not cost:
+        return None
+    headers = ["model", "device", "params", "train seq/s", "train speedup vs lstm",
+               "infer seq/s", "infer speedup vs lstm", "peak memory (MB)"]
+    rows = []
+    for key in sorted(cost):
+        c = cost[key]
+        rows.append([key[0], key[1], fmt(c.get("param_count", math.nan)),
+                     fmt(c.get("train_seq_per_s", math.nan)), times(speedup(cost, key, "train_seq_per_s")),
+                     fmt(c.get("infer_seq_per_s", math.nan)), times(speedup(cost, key, "infer_seq_per_s")),
+                     fmt(c.get("peak_memory_mb", math.nan))])
+    return headers, rows
+
+
+def times(x: float) -> str:
+    """A speedup factor such as ``1.29×`` (``-`` when unknown)."""
+    if not math.isfinite(x):
+        return "-"
+    return f"{x:.2f}×" if x >= 0.1 else f"{x:.2g}×"
+
+
+def failure_table(trials: Iterable[TrialResult]) -> Table | None:
+    rows = [[label(t.dataset, t.dataset_params), label(t.model, t.model_params), str(t.seed), t.device,
+             t.status, (t.error or "")[:120]] for t in trials if t.status != "ok"]
+    return (["dataset", "model", "seed", "device", "status", "error"], rows) if rows else None
+
+
+def render(table: Table, fmt_name: str = "pipe") -> str:
+    """The table as text: ``pipe`` (Markdown) or ``simple`` (terminal)."""
+    headers, rows = table
+    if fmt_name != "pipe":
+        rows = [[c.replace(BEST_MARK, " *") for c in row] for row in rows]
+    return tabulate(rows, headers=headers, tablefmt=fmt_name, disable_numparse=True)

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import os
 
-import pytest
+# The models under test run many tiny ops per time step; one intra-op thread is faster for
+# them and immune to OpenMP spin contention on small shared CI machines (subprocesses too).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-os.environ.setdefault("DPBENCH_DISABLE_PLUGINS", "0")
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -19,7 +19,9 @@ from dpbench.params import UsageError
 from dpbench.plugins import get_registry
 
 
-def print_summary(trials, stream=sys.stdout) -> None:
+def print_summary(trials, stream=None) -> None:
+    """The run's terminal summary: per-kind tables, long-dependency table, failures."""
+    stream = stream or sys.stdout
     for kind, (headers, rows) in summary_rows(trials).items():
         print(f"\n{kind} (mean ± std over seeds)", file=stream)
         print(tabulate(rows, headers=headers), file=stream)

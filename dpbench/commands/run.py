@@ -59,6 +59,10 @@ def _count(value: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     registry = get_registry()
     if args.resume:
         if args.suite or args.models or args.datasets or args.seeds or args.out:
@@ -105,5 +109,7 @@ def add_parser(sub) -> None:
     p.add_argument("--executor", default="local", help=f"where trials run: {', '.join(sorted(EXECUTORS))} (default local)")
     p.add_argument("--jobs", type=_count, default=1, help="worker processes for CPU trials (default 1)")
     p.add_argument("--ray-address", help="address of a running Ray cluster (with --executor ray)")
+    p.add_argument("--threads", type=_count, default=0,
+                   help="torch intra-op threads for CPU trials (default: torch's choice; recorded in the environment block)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)

@@ -1,0 +1,133 @@
+"""``dpbench bench dnc``: the DNC access step — reference eager, torch.compile(reference) and the
+fused kernels — timed side by side (forward and forward+backward over T steps) with
+speedup and memory ratios. Engine: :mod:`dpbench.ops.dnc_bench`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+
+from tabulate import tabulate
+
+from dpbench.params import UsageError
+
+GOALS = {"train_speedup_vs_reference": 5.0, "train_speedup_vs_compiled": 1.5,
+         "peak_memory_ratio_max": 1 / 3}
+# Peak memory bandwidth (bytes/s) of common GPUs, for the link-matrix bandwidth floor.
+BANDWIDTH = {"H100": 3.35e12, "H200": 4.8e12, "A100": 2.0e12, "L40": 0.86e12, "V100": 0.9e12}
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _ratios(rows) -> list[dict]:
+    """Speedups and memory ratios against reference / compiled of the same config and mode."""
+    by_key = {(json.dumps(r.config, sort_keys=True), r.impl, r.mode): r for r in rows}
+    out = []
+    for r in rows:
+        key = json.dumps(r.config, sort_keys=True)
+        ref, comp = by_key.get((key, "reference", r.mode)), by_key.get((key, "compiled", r.mode))
+        d = asdict(r)
+        d["speedup_vs_reference"] = (ref.median_ms / r.median_ms
+                                     if ref and ref.median_ms and r.median_ms else None)
+        d["speedup_vs_compiled"] = (comp.median_ms / r.median_ms
+                                    if comp and comp.median_ms and r.median_ms else None)
+        d["peak_ratio_vs_reference"] = (r.peak_mb / ref.peak_mb
+                                        if ref and ref.peak_mb and r.peak_mb else None)
+        d["saved_ratio_vs_reference"] = (r.saved_mb / ref.saved_mb
+                                         if ref and ref.saved_mb and r.saved_mb else None)
+        out.append(d)
+    return out
+
+
+def _fmt(v, spec=".2f"):
+    return "-" if v is None else format(v, spec)
+
+
+def bench_dnc(args: argparse.Namespace) -> int:
+    import torch
+
+    from dpbench.ops import _loader
+    from dpbench.ops.dnc_bench import IMPLS, Config, link_traffic, measure
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device visible to torch")
+    impls = [i for i in args.impls.split(",") if i]
+    if bad := [i for i in impls if i not in IMPLS]:
+        raise UsageError(f"unknown impl {bad[0]!r}; choose from {', '.join(IMPLS)}")
+    status = _loader.fused_status(args.device)
+    if "fused" in impls and not status.available:
+        print(f"dpbench bench: fused unavailable on {args.device} ({status.reason}); skipped")
+        impls.remove("fused")
+    rows = []
+    for b in _ints(args.batch):
+        for n in _ints(args.slots):
+            cfg = Config(b, n, args.word, args.heads, args.steps)
+            rows += measure(cfg, impls, args.device, args.repeats, memory=not args.no_memory,
+                            log=lambda msg: print(f"dpbench bench: {msg}", file=sys.stderr,
+                                                  flush=True))
+    table = _ratios(rows)
+    result = {"device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "load_average": os.getloadavg(), "fused": status._asdict(), "goals": GOALS,
+              "rows": table}
+    if args.device == "cuda":
+        name = torch.cuda.get_device_name()
+        bw = next((v for k, v in BANDWIDTH.items() if k in name), None)
+        result["gpu"] = {"name": name, "bandwidth_bytes_per_s": bw, "link_traffic": [
+            {**asdict(Config(b, n, args.word, args.heads, args.steps)), **link_traffic(
+                Config(b, n, args.word, args.heads, args.steps)),
+             "floor_ms_per_step_train": (None if bw is None else 1e3 * (
+                 link_traffic(Config(b, n))["forward_min_bytes"]
+                 + link_traffic(Config(b, n))["backward_min_bytes"]) / bw)}
+            for b in _ints(args.batch) for n in _ints(args.slots)]}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"DNC access step, T={args.steps}, W={args.word}, R={args.heads}, device={args.device}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, fused: {status.source}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(tabulate([[f"B={d['config']['batch']} N={d['config']['slots']}", d["impl"], d["mode"],
+                     _fmt(d["median_ms"], ".1f"), _fmt(d["speedup_vs_reference"]),
+                     _fmt(d["speedup_vs_compiled"]), _fmt(d["saved_mb"], ".1f"),
+                     _fmt(d["peak_mb"], ".1f"), _fmt(d["peak_ratio_vs_reference"]),
+                     d["error"][:60]] for d in table],
+                   headers=["config", "impl", "mode", "median ms", "× vs ref", "× vs compiled",
+                            "saved MB", "peak MB", "peak/ref", "error"]))
+    if "gpu" in result:
+        for t in result["gpu"]["link_traffic"]:
+            print(f"B={t['batch']} N={t['slots']}: link bytes/step fwd {t['forward_kernel_bytes']} "
+                  f"(min {t['forward_min_bytes']}), bwd {t['backward_kernel_bytes']} "
+                  f"(min {t['backward_min_bytes']}); floor {_fmt(t['floor_ms_per_step_train'], '.4f')} "
+                  f"ms/step train at {result['gpu']['bandwidth_bytes_per_s']} B/s")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="micro-benchmarks of dpbench's fused kernels")
+    kinds = p.add_subparsers(dest="kernel", metavar="KERNEL")
+    d = kinds.add_parser("dnc", help="DNC access step: reference, torch.compile(reference), fused")
+    d.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    d.add_argument("--batch", default="1,16", help="batch sizes (default 1,16)")
+    d.add_argument("--slots", default="64,256", help="memory slots N (default 64,256)")
+    d.add_argument("--word", type=int, default=32, help="word size W (default 32)")
+    d.add_argument("--heads", type=int, default=4, help="read heads R (default 4)")
+    d.add_argument("--steps", type=int, default=64, help="sequence length T (default 64)")
+    d.add_argument("--repeats", type=int, default=5, help="timed runs per cell (default 5)")
+    d.add_argument("--impls", default=",".join(("reference", "compiled", "fused")),
+                   help="comma-separated subset of reference,compiled,fused")
+    d.add_argument("--threads", type=int, default=0,
+                   help="torch.set_num_threads for the timings (default: torch's default)")
+    d.add_argument("--no-memory", action="store_true",
+                   help="skip the peak-memory subprocesses (saved-tensor bytes are still counted)")
+    d.set_defaults(func=bench_dnc)
+    p.set_defaults(func=lambda args: p.print_help() or 0)

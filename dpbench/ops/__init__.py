@@ -1,0 +1,56 @@
+"""The DNC memory-access op: pure-PyTorch reference and fused C++/CUDA kernels.
+
+``dnc_access_step(state, interface, impl=...)`` dispatches between
+
+* ``"reference"`` — :func:`dpbench.ops.dnc_reference.dnc_access_step` (autograd over small ops);
+* ``"fused"`` — the ``torch.ops.dpbench`` extension (fused forward + hand-written backward);
+  raises :class:`RuntimeError` naming the reason when the extension is unavailable;
+* ``"auto"`` — fused when the extension is available for the tensors' device, else the
+  reference, with a one-line warning (issued once per device type and dtype). The kernels
+  take float32 and float64.
+
+See ``docs/kernels.md`` for the build and the fallback chain (prebuilt → JIT → reference).
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor
+
+from dpbench.ops.dnc_reference import DNCInterface, DNCState, initial_state
+from dpbench.ops.dnc_reference import dnc_access_step as reference_access_step
+
+__all__ = ["DNCState", "DNCInterface", "initial_state", "dnc_access_step", "IMPLS"]
+
+IMPLS = ("reference", "fused", "auto")
+_warned: set[tuple[str, torch.dtype]] = set()
+
+
+def dnc_access_step(state: DNCState, interface: DNCInterface,
+                    impl: str = "reference") -> tuple[DNCState, Tensor]:
+    """One DNC access step; returns the new state and read vectors ``[B, R, W]``.
+
+    ``impl`` is one of :data:`IMPLS` (see the module docstring).
+    """
+    if impl == "reference":
+        return reference_access_step(state, interface)
+    if impl not in IMPLS:
+        raise ValueError(f"impl {impl!r} not in {IMPLS}")
+    from dpbench.ops import _loader
+
+    device_type, dtype = state.memory.device.type, state.memory.dtype
+    status = _loader.fused_status(device_type)
+    reason = status.reason if not status.available else (
+        "" if dtype in (torch.float32, torch.float64) else f"{dtype} (kernels: float32/float64)")
+    if not reason:
+        from dpbench.ops.dnc_ops import fused_access_step
+
+        return fused_access_step(state, interface)
+    if impl == "fused":
+        raise RuntimeError(f"fused DNC kernels unavailable on {device_type}: {reason}")
+    if (device_type, dtype) not in _warned:
+        _warned.add((device_type, dtype))
+        warnings.warn(f"dpbench: fused DNC kernels unavailable on {device_type} ({reason}); "
+                      "using the reference", RuntimeWarning, stacklevel=2)
+    return reference_access_step(state, interface)

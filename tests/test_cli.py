@@ -68,3 +68,21 @@ def test_help_everywhere():
     for args in (["--help"], ["run", "--help"], ["list", "--help"], ["plugins", "--help"]):
         out = run_cli(*args)
         assert out.returncode == 0 and "usage:" in out.stdout
+
+
+def test_smoke_suite_runs_every_model_and_writes_results(tmp_path):
+    from dpbench.plugins import load_registry
+    from dpbench.results import load_results
+
+    out = run_cli("run", "--suite", "smoke", "--out", str(tmp_path / "smoke"), "--quiet")
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = load_results(tmp_path / "smoke")
+    assert all(t["status"] == "ok" for t in doc["trials"])
+    registry = load_registry()
+    ran = {t["model"] for t in doc["trials"]}
+    assert ran >= {m for m in registry.models if m in ran or registry.model(m).plugin.startswith("dpbench.")}
+    kinds = {(t["model"], "nrmse_1step" in t["metrics"]) for t in doc["trials"]}
+    assert ("lstm", True) in kinds and ("lstm", False) in kinds  # both task kinds
+    header = (tmp_path / "smoke" / "results.csv").read_text().splitlines()[0]
+    assert header == "run_id,trial_id,model,model_params,dataset,dataset_params,seed,device,status,metric,value"
+    assert "forecast (mean ± std over seeds)" in out.stdout and "recall (mean ± std over seeds)" in out.stdout

@@ -28,7 +28,8 @@ def print_summary(trials, stream=None) -> None:
     derived = derived_metrics(trials)
     if derived:
         print("\nlong-dependency recall", file=stream)
-        print(tabulate([[d["dataset"], d["model"], d["device"], d["metric"], d["value"],
+        print(tabulate([[d["dataset"], d["model"] + (f":{d['model_params']}" if d["model_params"] else ""),
+                         d["device"], d["metric"], d["value"],
                          ",".join(f"{x:g}" for x in d["lags"])] for d in derived],
                        headers=["dataset", "model", "device", "metric", "value", "lags"]), file=stream)
     failed = failures(trials)

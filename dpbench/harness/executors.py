@@ -81,9 +81,7 @@ def lost_trial(trial: Trial, where: str, exc: BaseException) -> tuple[TrialResul
     detail = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
     message = f"{where} failed: {detail}"[:500]
     status = "oom" if "memory" in message.lower() else "failed"
-    return TrialResult(trial.trial_id, trial.model, dict(trial.model_params), trial.dataset,
-                       dict(trial.dataset_params), trial.seed, trial.device, status,
-                       message, trial.block), {}
+    return trial.result(status, message), {}
 
 
 def _local(jobs: int = 1, **_: Any) -> Executor:

@@ -19,6 +19,7 @@ from typing import Any
 from dpbench.data import dataset_defaults
 from dpbench.params import UsageError, coerce, format_params, parse_item, split_list, typed_params
 from dpbench.plugins import Registry
+from dpbench.results import TrialResult
 
 DEVICES = ("cpu", "cuda", "all")
 
@@ -78,6 +79,12 @@ class Trial:
              asdict(self.train), asdict(self.eval)], default=str,
         )
         return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    def result(self, status: str = "ok", error: str | None = None, **measured: Any) -> TrialResult:
+        """A :class:`~dpbench.results.TrialResult` carrying this trial's identity."""
+        return TrialResult(self.trial_id, self.model, dict(self.model_params), self.dataset,
+                           dict(self.dataset_params), self.seed, self.device, status, error,
+                           self.block, **measured)
 
     @property
     def label(self) -> str:

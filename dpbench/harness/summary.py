@@ -1,6 +1,7 @@
 """Summaries over trials: mean ± std tables and metrics derived across seeds and sweeps."""
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any, Iterable
 
@@ -37,6 +38,12 @@ def derived_metrics(trials: Iterable[TrialResult], level: float = 0.9) -> list[d
     return out
 
 
+def natural_key(text: str) -> list:
+    """Sort key that orders embedded numbers numerically (lag=5 before lag=10)."""
+    return [(0, float(p), "") if p.replace(".", "", 1).isdigit() else (1, 0.0, p)
+            for p in re.split(r"(\d+(?:\.\d+)?)", text) if p]
+
+
 def _fmt(mean: float, std: float) -> str:
     if mean != mean:  # NaN
         return "-"
@@ -55,7 +62,7 @@ def summary_rows(trials: Iterable[TrialResult]) -> dict[str, tuple[list[str], li
         groups[(kind, dlabel, mlabel, t.device)].append(t)
     tables: dict[str, tuple[list[str], list[list[str]]]] = {}
     for kind, columns in (("forecast", FORECAST_COLUMNS), ("recall", RECALL_COLUMNS)):
-        keys = sorted(k for k in groups if k[0] == kind)
+        keys = sorted((k for k in groups if k[0] == kind), key=lambda k: [natural_key(str(p)) for p in k])
         used = [c for c in columns if any(c in t.metrics for k in keys for t in groups[k])]
         headers = ["dataset", "model", "device", "seeds", *used, *COST_COLUMNS]
         rows = []

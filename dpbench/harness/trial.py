@@ -127,9 +127,7 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float]
             "shapes": {"x": list(task.train.x.shape[1:]), "y": list(task.train.y.shape[1:])},
             "n": {"train": len(task.train), "val": len(task.val), "test": len(task.test)}}
     del model
-    return TrialResult(trial.trial_id, trial.model, dict(trial.model_params), trial.dataset,
-                       dict(trial.dataset_params), trial.seed, device, "ok", None, trial.block,
-                       metrics, samples, info)
+    return trial.result(metrics=metrics, samples=samples, info=info)
 
 
 def classify(exc: BaseException) -> str:
@@ -176,9 +174,7 @@ def run_trial(trial: Trial, registry: Registry, timeout: float | None = None,
         raise
     except Exception as exc:  # isolate: the run goes on
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        return TrialResult(trial.trial_id, trial.model, dict(trial.model_params), trial.dataset,
-                           dict(trial.dataset_params), trial.seed, trial.device, classify(exc),
-                           message, trial.block)
+        return trial.result(classify(exc), message)
     finally:
         gc.collect()
         if trial.device.startswith("cuda") and torch.cuda.is_available():

@@ -83,3 +83,18 @@ def mean_std(values: Iterable[float]) -> tuple[float, float]:
     if len(vals) < 2:
         return m, 0.0
     return m, math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
+
+
+def format_mean_std(mean: float | None, std: float | None = None) -> str:
+    """Compact ``mean ± std`` for tables: ``-`` when missing; thousands as integers,
+    everything else (huge values included) to three significant digits."""
+    if mean is None or not math.isfinite(mean):
+        return "-"
+
+    def one(x: float, digits: str) -> str:
+        return format(x, ".0f" if 1000 <= abs(x) < 1e6 else digits)
+
+    text = one(mean, ".3g")
+    if std is not None and math.isfinite(std):
+        text += " ± " + one(std, ".2g")
+    return text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from typing import Any, Mapping
 
 
@@ -140,3 +141,9 @@ def typed_params(
 def format_params(params: Mapping[str, Any]) -> str:
     """Stable ``key=value,...`` text (sorted keys) used in result records."""
     return ",".join(f"{k}={params[k]}" for k in sorted(params))
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders embedded numbers numerically (lag=5 before lag=10)."""
+    return [(0, float(p), "") if p.replace(".", "", 1).isdigit() else (1, 0.0, p)
+            for p in re.split(r"(\d+(?:\.\d+)?)", text) if p]

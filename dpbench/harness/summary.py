@@ -1,12 +1,11 @@
 """Summaries over trials: mean ± std tables and metrics derived across seeds and sweeps."""
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import Any, Iterable
 
-from dpbench.metrics import max_lag_at, mean_std
-from dpbench.params import format_params
+from dpbench.metrics import format_mean_std, max_lag_at, mean_std
+from dpbench.params import format_params, natural_key
 from dpbench.results import TrialResult
 
 SWEEP_KEYS = ("lag", "length")
@@ -38,20 +37,6 @@ def derived_metrics(trials: Iterable[TrialResult], level: float = 0.9) -> list[d
     return out
 
 
-def natural_key(text: str) -> list:
-    """Sort key that orders embedded numbers numerically (lag=5 before lag=10)."""
-    return [(0, float(p), "") if p.replace(".", "", 1).isdigit() else (1, 0.0, p)
-            for p in re.split(r"(\d+(?:\.\d+)?)", text) if p]
-
-
-def _fmt(mean: float, std: float) -> str:
-    if mean != mean:  # NaN
-        return "-"
-    if abs(mean) >= 1000:
-        return f"{mean:.0f} ± {std:.0f}"
-    return f"{mean:.3g} ± {std:.2g}"
-
-
 def summary_rows(trials: Iterable[TrialResult]) -> dict[str, tuple[list[str], list[list[str]]]]:
     """Per task kind: headers and rows of mean ± std over seeds per (dataset, model, device)."""
     groups: dict[tuple, list[TrialResult]] = defaultdict(list)
@@ -70,7 +55,7 @@ def summary_rows(trials: Iterable[TrialResult]) -> dict[str, tuple[list[str], li
             ts = [t for t in groups[key] if t.status == "ok"]
             row = [key[1], key[2], key[3], str(len(ts))]
             for c in (*used, *COST_COLUMNS):
-                row.append(_fmt(*mean_std(t.metrics.get(c, float("nan")) for t in ts)))
+                row.append(format_mean_std(*mean_std(t.metrics.get(c, float("nan")) for t in ts)))
             rows.append(row)
         if rows:
             tables[kind] = (headers, rows)

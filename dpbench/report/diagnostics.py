@@ -33,9 +33,10 @@ def _heatmaps(name: str, maps: torch.Tensor, path: Path, title: str) -> Path:
         im = ax.imshow(maps[i].numpy(), aspect="auto", cmap="viridis", interpolation="nearest")
         ax.set_title(f"sample {i}", fontsize=9)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
+        if i == 0:
+            ax.set_ylabel(ylabel)
     fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.8, label="weight")
-    fig.suptitle(f"{title}: {name}", fontsize=10)
+    fig.suptitle(f"{title}: {name}", fontsize=10, y=1.04)
     fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return path

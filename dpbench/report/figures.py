@@ -83,12 +83,13 @@ def plot_cost(trials: Iterable[TrialResult], folder: Path) -> Path | None:
     panels = [("train_seq_per_s", "training throughput", "sequences / s"),
               ("infer_seq_per_s", "inference throughput", "sequences / s"),
               ("peak_memory_mb", "peak memory", "MB")]
-    fig, axes = plt.subplots(1, 3, figsize=(4.2 * 3, 0.45 * len(keys) + 2.0))
+    fig, axes = plt.subplots(1, 3, figsize=(4.2 * 3, 0.45 * len(keys) + 2.0), sharey=True)
     y = np.arange(len(keys))
     for ax, (metric, title, unit) in zip(axes, panels):
         vals = np.array([cost[k].get(metric, math.nan) for k in keys], dtype=float)
         ax.barh(y, np.nan_to_num(vals), color=["C1" if k[0] == REFERENCE_MODEL else "C0" for k in keys])
-        ax.set_yticks(y, names, fontsize=8)
+        if ax is axes[0]:
+            ax.set_yticks(y, names, fontsize=8)
         ax.set_xlabel(unit)
         ax.set_title(title, fontsize=10)
         if metric != "peak_memory_mb":
@@ -102,7 +103,8 @@ def plot_cost(trials: Iterable[TrialResult], folder: Path) -> Path | None:
                 ax.set_xlim(pos.min() / 2, pos.max() * 4)
             else:
                 ax.set_xlim(0, (pos.max() if len(pos) else 1) * 1.2)
-    fig.suptitle("Cost per model (median over trials; ×: speedup vs lstm, orange)", fontsize=10, y=1.03)
+    fig.suptitle("Cost per model (median over trials; ×: speedup vs lstm, orange)", fontsize=10)
+    fig.tight_layout()
     return _save(fig, folder / "cost.png")
 
 

@@ -13,8 +13,8 @@ from typing import Any, Iterable
 
 from tabulate import tabulate
 
-from dpbench.metrics import mean_std
-from dpbench.params import format_params
+from dpbench.metrics import format_mean_std, mean_std
+from dpbench.params import format_params, natural_key
 from dpbench.results import TrialResult
 
 Table = tuple[list[str], list[list[str]]]
@@ -53,15 +53,7 @@ def metric_stats(trials: list[TrialResult], metric: str) -> tuple[float, float, 
     return mean, std, len(vals)
 
 
-def fmt(mean: float, std: float | None = None) -> str:
-    """Compact ``mean ± std``; ``-`` for a missing value."""
-    if mean is None or not math.isfinite(mean):
-        return "-"
-    digits = ".0f" if abs(mean) >= 1000 else ".3g"
-    text = format(mean, digits)
-    if std is not None and math.isfinite(std):
-        text += " ± " + format(std, ".0f" if abs(std) >= 1000 else ".2g")
-    return text
+fmt = format_mean_std
 
 
 def accuracy_table(trials: Iterable[TrialResult], metrics: dict[str, tuple[str, bool]]) -> Table | None:
@@ -81,7 +73,7 @@ def accuracy_table(trials: Iterable[TrialResult], metrics: dict[str, tuple[str, 
                 best[(ds, dev, m)] = mean if better else cur
     headers = ["dataset", "model", "device", "seeds"] + [metrics[m][0] for m in used]
     rows = []
-    for key in sorted(stats):
+    for key in sorted(stats, key=lambda k: [natural_key(str(p)) for p in k]):
         ds, model, dev = key
         row = [ds, model, dev, str(len(groups[key]))]
         for m in used:
@@ -138,7 +130,7 @@ def cost_table(trials: Iterable[TrialResult]) -> Table | None:
     headers = ["model", "device", "params", "train seq/s", "train speedup vs lstm",
                "infer seq/s", "infer speedup vs lstm", "peak memory (MB)"]
     rows = []
-    for key in sorted(cost):
+    for key in sorted(cost, key=lambda k: [natural_key(str(p)) for p in k]):
         c = cost[key]
         rows.append([key[0], key[1], fmt(c.get("param_count", math.nan)),
                      fmt(c.get("train_seq_per_s", math.nan)), times(speedup(cost, key, "train_seq_per_s")),

@@ -87,8 +87,14 @@ def coerce(key: str, raw: Any, default: Any, where: str) -> Any:
     return text
 
 
+POSITIONAL = ""
+
+
 def parse_item(text: str) -> tuple[str, dict[str, Any]]:
     """``"lorenz:noise=0.05,observe=0"`` → ``("lorenz", {"noise": "0.05", "observe": "0"})``.
+
+    A first value without ``key=`` (``"dysts:Lorenz"``) is kept under :data:`POSITIONAL`
+    for the spec's positional parameter (see :func:`typed_params`).
 
     Values stay raw (strings, or lists of strings for sweeps); :func:`typed_params` types them.
     """
@@ -98,10 +104,12 @@ def parse_item(text: str) -> tuple[str, dict[str, Any]]:
         raise UsageError(f"missing name in {text!r}")
     params: dict[str, Any] = {}
     if rest.strip():
-        for pair in _split_top(rest):
+        for i, pair in enumerate(_split_top(rest)):
             key, eq, value = pair.partition("=")
             key = key.strip()
-            if not eq or not key:
+            if not eq and i == 0 and key:  # "dysts:Lorenz": the dataset's positional parameter
+                key, value = POSITIONAL, pair
+            elif not eq or not key:
                 raise UsageError(f"{name}: expected key=value, got {pair.strip()!r}")
             if key in params:
                 raise UsageError(f"{name}: parameter {key!r} given twice")
@@ -117,13 +125,24 @@ def parse_item(text: str) -> tuple[str, dict[str, Any]]:
 
 
 def typed_params(
-    name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any], kind: str
+    name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any], kind: str,
+    positional: str | None = None,
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """Type ``raw`` against ``defaults``; unknown keys are an error naming the valid ones.
 
-    Returns one dict, or a list of dicts when any value is a sweep (the product of sweeps).
+    ``positional`` names the parameter a bare first value sets (``dysts:Lorenz`` →
+    ``system=Lorenz``). Returns one dict, or a list of dicts when any value is a sweep
+    (the product of sweeps).
     """
     where = f"{kind} {name!r}"
+    if POSITIONAL in raw:
+        raw = dict(raw)
+        value = raw.pop(POSITIONAL)
+        if positional is None:
+            raise UsageError(f"{where}: expected key=value, got {value!r}")
+        if positional in raw:
+            raise UsageError(f"{where}: parameter {positional!r} given twice")
+        raw[positional] = value
     unknown = sorted(set(raw) - set(defaults))
     if unknown:
         valid = ", ".join(sorted(defaults)) or "(none)"

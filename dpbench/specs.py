@@ -129,6 +129,8 @@ class DatasetSpec:
             (largest, per time unit) where known, the system's parameters, equations.
         version: bump when generated data changes (part of the cache key).
         extra: the ``pip install dpbench[extra]`` the generator needs, if any.
+        positional: the parameter a bare first value sets, so that ``dysts:Lorenz`` means
+            ``dysts:system=Lorenz`` (must be one of ``defaults``).
         plugin: name of the plugin that registered the spec (set by the registry).
     """
 
@@ -142,6 +144,7 @@ class DatasetSpec:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     version: str = "1"
     extra: str | None = None
+    positional: str | None = None
     plugin: str = ""
 
 
@@ -184,6 +187,8 @@ def validate_dataset_spec(spec: Any) -> DatasetSpec:
     undocumented = set(spec.defaults) - set(spec.param_docs)
     if undocumented:
         raise SpecError(f"dataset {spec.name!r}: undocumented parameters {sorted(undocumented)}")
+    if spec.positional is not None and spec.positional not in spec.defaults:
+        raise SpecError(f"dataset {spec.name!r}: positional {spec.positional!r} is not a parameter")
     lyap = spec.metadata.get("lyapunov_exponent")
     if lyap is not None and not (isinstance(lyap, (int, float)) and lyap > 0):
         raise SpecError(f"dataset {spec.name!r}: lyapunov_exponent must be a positive number")

@@ -44,3 +44,15 @@ def test_malformed_items_are_usage_errors(text):
 
 def test_format_params_is_sorted_and_stable():
     assert format_params({"b": 1, "a": 0.5}) == "a=0.5,b=1"
+
+
+def test_positional_value_sets_the_declared_parameter():
+    name, raw = parse_item("dysts:Lorenz,length=200")
+    defaults = {"system": "Lorenz", "length": 10}
+    assert typed_params(name, raw, defaults, "dataset", positional="system") == {"system": "Lorenz", "length": 200}
+    sweep = typed_params(*parse_item("dysts:[Lorenz,Chua]"), defaults, "dataset", positional="system")
+    assert [p["system"] for p in sweep] == ["Lorenz", "Chua"]
+    with pytest.raises(UsageError, match="expected key=value, got 'Lorenz'"):
+        typed_params(name, raw, defaults, "dataset")
+    with pytest.raises(UsageError, match="given twice"):
+        typed_params(*parse_item("dysts:Lorenz,system=Chua"), defaults, "dataset", positional="system")

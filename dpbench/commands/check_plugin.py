@@ -43,7 +43,7 @@ def _single_values(spec: ModelSpec | DatasetSpec, params: dict) -> dict:
 
     kind = "model" if isinstance(spec, ModelSpec) else "dataset"
     defaults = dict(spec.defaults) if kind == "model" else dataset_defaults(spec)
-    typed = typed_params(spec.name, params, defaults, kind)
+    typed = typed_params(spec.name, params, defaults, kind, getattr(spec, "positional", None))
     if isinstance(typed, list):
         raise UsageError(f"check-plugin: give single values for {kind} {spec.name!r}, not a sweep")
     return typed

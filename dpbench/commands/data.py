@@ -31,7 +31,7 @@ def resolve_item(text: str, seed: int) -> tuple[DatasetSpec, dict[str, Any], int
     name, raw = parse_item(text)
     spec = get_registry().dataset(name)
     defaults = dataset_defaults(spec)
-    typed = typed_params(name, raw, defaults, "dataset")
+    typed = typed_params(name, raw, defaults, "dataset", spec.positional)
     if isinstance(typed, list):
         raise UsageError(f"dataset {name!r}: sweeps ([...]) are not allowed here; give one value")
     full = {**defaults, **typed}

@@ -260,11 +260,11 @@ def override(suite: Suite, models: str | None, datasets: str | None, seeds: int 
     return new
 
 
-def _expand(items: tuple[str, ...], defaults_of, kind: str) -> list[tuple[str, dict[str, Any]]]:
+def _expand(items: tuple[str, ...], spec_of, defaults_of, kind: str) -> list[tuple[str, dict[str, Any]]]:
     out = []
     for item in items:
         name, raw = parse_item(item)
-        typed = typed_params(name, raw, defaults_of(name), kind)
+        typed = typed_params(name, raw, defaults_of(name), kind, getattr(spec_of(name), "positional", None))
         for params in typed if isinstance(typed, list) else [typed]:
             out.append((name, params))
     return out
@@ -288,13 +288,13 @@ def expand_trials(suite: Suite, registry: Registry, cuda_available: bool) -> tup
                 devices.append(dev)
     trials: list[Trial] = []
     for block in suite.blocks:
-        datasets = _expand(block.datasets, lambda n: dataset_defaults(registry.dataset(n)), "dataset")
+        datasets = _expand(block.datasets, registry.dataset, lambda n: dataset_defaults(registry.dataset(n)), "dataset")
         for dname, dparams in datasets:
             kind = registry.dataset(dname).kind
             if block.models == ("*",):
                 models = [(m, {}) for m, s in sorted(registry.models.items()) if kind in s.tasks]
             else:
-                models = _expand(block.models, lambda n: dict(registry.model(n).defaults), "model")
+                models = _expand(block.models, registry.model, lambda n: dict(registry.model(n).defaults), "model")
             for mname, mparams in models:
                 if kind not in registry.model(mname).tasks:
                     notes.append(f"{mname} does not support {kind} tasks: skipped on {dname}")

@@ -11,7 +11,7 @@ from dpbench.specs import DatasetSpec
 DYSTS = DatasetSpec(
     name="dysts",
     kind="forecast",
-    description="any of the dysts database's chaotic flows (system=Lorenz, Rossler, Chua, ...)",
+    description="any of the dysts database's chaotic flows: dysts:Lorenz, dysts:Rossler, dysts:Chua, ...",
     citation="Gilpin 2021, Chaos as an interpretable benchmark for forecasting (NeurIPS D&B); "
              "equations: the paper each system cites",
     generate="dpbench_dysts.generate:generate",
@@ -28,6 +28,7 @@ DYSTS = DatasetSpec(
     metadata={"equations": "dysts (Gilpin 2021); per-system dt, lyapunov_exponent, parameters "
                            "and period are in each trajectory's metadata"},
     version="1",
+    positional="system",
 )
 
 

@@ -46,7 +46,7 @@ DEFAULT_THRESHOLD = 0.10
 DEFAULT_ALPHA = 0.05
 DEFAULT_ACC_TOLERANCE = 0.10
 
-Key = tuple[str, str, str, str, str, str]
+Key = tuple[str, str, str, str, str, str, str]  # model, model params, dataset, dataset params, device, metric, block
 
 
 @dataclass
@@ -102,11 +102,11 @@ def _cells(doc: dict[str, Any], scale: float | None, relative_to: str | None = N
             vals = [v / _trial_scale(t.info, scale) for v in t.samples.get(m, [])
                     if v is not None and math.isfinite(v) and v > 0]
             if vals:
-                cells[(*base, m)]["samples"] += vals
+                cells[(*base, m, t.block)]["samples"] += vals
         for m in ACCURACY:
             v = t.metrics.get(m)
             if v is not None and math.isfinite(v):
-                cells[(*base, m)]["seeds"][t.seed] = float(v)
+                cells[(*base, m, t.block)]["seeds"][t.seed] = float(v)
     if relative_to is not None:
         refs = {k[2:]: statistics.median(v["samples"]) for k, v in cells.items()
                 if k[0] == relative_to and not k[1] and k[5] in THROUGHPUT}
@@ -120,7 +120,8 @@ def _cells(doc: dict[str, Any], scale: float | None, relative_to: str | None = N
 
 def _labels(key: Key) -> tuple[str, str, str, str]:
     """(model label, dataset label, device, metric) of a cell key."""
-    return (key[0] + (f":{key[1]}" if key[1] else ""), key[2] + (f":{key[3]}" if key[3] else ""), key[4], key[5])
+    dataset = key[2] + (f":{key[3]}" if key[3] else "") + (f" [{key[6]}]" if len(key) > 6 and key[6] else "")
+    return (key[0] + (f":{key[1]}" if key[1] else ""), dataset, key[4], key[5])
 
 
 def _throughput_row(key: Key, b: list[float], c: list[float], threshold: float, alpha: float) -> Row:

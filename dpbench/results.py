@@ -58,6 +58,13 @@ class TrialResult:
         return cls(**known)
 
 
+def dataset_label(t: TrialResult) -> str:
+    """``dataset:params [block]``: the comparison a trial belongs to. The block is part of
+    it because two blocks may run the same dataset under different training budgets."""
+    text = t.dataset + (f":{format_params(t.dataset_params)}" if t.dataset_params else "")
+    return f"{text} [{t.block}]" if t.block else text
+
+
 def _clean(value: Any) -> Any:
     """JSON-safe: NaN/inf become None."""
     if isinstance(value, float) and not math.isfinite(value):

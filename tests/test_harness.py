@@ -132,3 +132,18 @@ def test_run_writes_tidy_csv_and_json_with_environment(reg, tmp_path):
     assert derived and derived[0]["dataset_params"].startswith("lag=*") and derived[0]["lags"] == [2.0, 4.0]
     assert len((run_dir / "trials.jsonl").read_text().splitlines()) == 6
     json.loads((run_dir / "config.json").read_text())
+
+
+def test_blocks_with_the_same_dataset_are_separate_comparisons():
+    from dpbench.harness.summary import derived_metrics, summary_rows
+    from dpbench.results import TrialResult
+
+    def t(block, lag, acc, seed=0):
+        return TrialResult(f"{block}{lag}{seed}", "lstm", {}, "copy", {"lag": lag}, seed, "cpu", block=block,
+                           metrics={"accuracy": acc, "cross_entropy": 1.0})
+
+    trials = [t("a", 5, 1.0), t("a", 10, 0.95), t("b", 5, 0.2), t("b", 10, 0.1)]
+    derived = {d["block"]: d["value"] for d in derived_metrics(trials)}
+    assert derived == {"a": 10.0, "b": 0.0}  # mixing the blocks would give 0.0 for both
+    _, rows = summary_rows(trials)["recall"]
+    assert len(rows) == 4 and all(r[3] == "1" for r in rows)

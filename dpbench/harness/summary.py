@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from dpbench.metrics import format_mean_std, max_lag_at, mean_std
 from dpbench.params import format_params, natural_key
-from dpbench.results import TrialResult
+from dpbench.results import TrialResult, dataset_label
 
 SWEEP_KEYS = ("lag", "length")
 FORECAST_COLUMNS = ("nrmse_1step", "nrmse_rollout", "vpt_lyapunov")
@@ -15,7 +15,7 @@ COST_COLUMNS = ("param_count", "train_seq_per_s", "infer_seq_per_s", "peak_memor
 
 
 def derived_metrics(trials: Iterable[TrialResult], level: float = 0.9) -> list[dict[str, Any]]:
-    """``max_lag_at_90`` per (model, model params, dataset, other dataset params, device):
+    """``max_lag_at_90`` per (model, model params, dataset, other dataset params, device, block):
     the largest swept ``lag`` (or ``length``) whose accuracy, averaged over seeds, is ≥ 90 %."""
     groups: dict[tuple, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for t in trials:
@@ -24,16 +24,16 @@ def derived_metrics(trials: Iterable[TrialResult], level: float = 0.9) -> list[d
         if t.status != "ok" or acc is None or key is None:
             continue
         rest = {k: v for k, v in t.dataset_params.items() if k != key}
-        gid = (t.model, format_params(t.model_params), t.dataset, key, format_params(rest), t.device)
+        gid = (t.model, format_params(t.model_params), t.dataset, key, format_params(rest), t.device, t.block)
         groups[gid][float(t.dataset_params[key])].append(acc)
     out = []
-    for (model, mparams, dataset, key, rest, device), by_lag in sorted(groups.items()):
+    for (model, mparams, dataset, key, rest, device, block), by_lag in sorted(groups.items()):
         means = {lag: sum(v) / len(v) for lag, v in by_lag.items()}
         params = ",".join(p for p in (f"{key}=*", rest) if p)
         out.append({"model": model, "model_params": mparams, "dataset": dataset,
                     "dataset_params": params, "seed": "", "device": device, "status": "ok",
                     "metric": f"max_lag_at_{int(level * 100)}", "value": max_lag_at(means, level),
-                    "lags": sorted(means)})
+                    "lags": sorted(means), "block": block})
     return out
 
 
@@ -42,7 +42,7 @@ def summary_rows(trials: Iterable[TrialResult]) -> dict[str, tuple[list[str], li
     groups: dict[tuple, list[TrialResult]] = defaultdict(list)
     for t in trials:
         kind = "forecast" if "nrmse_1step" in t.metrics else "recall" if t.status == "ok" else "failed"
-        dlabel = t.dataset + (f":{format_params(t.dataset_params)}" if t.dataset_params else "")
+        dlabel = dataset_label(t)
         mlabel = t.model + (f":{format_params(t.model_params)}" if t.model_params else "")
         groups[(kind, dlabel, mlabel, t.device)].append(t)
     tables: dict[str, tuple[list[str], list[list[str]]]] = {}

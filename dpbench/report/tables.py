@@ -15,7 +15,7 @@ from tabulate import tabulate
 
 from dpbench.metrics import format_mean_std, mean_std
 from dpbench.params import format_params, natural_key
-from dpbench.results import TrialResult
+from dpbench.results import TrialResult, dataset_label
 
 Table = tuple[list[str], list[list[str]]]
 
@@ -41,7 +41,7 @@ def group(trials: Iterable[TrialResult], by_device: bool = True) -> dict[tuple[s
     """Ok trials grouped by (dataset label, model label, device)."""
     out: dict[tuple[str, str, str], list[TrialResult]] = defaultdict(list)
     for t in ok_trials(trials):
-        out[(label(t.dataset, t.dataset_params), label(t.model, t.model_params),
+        out[(dataset_label(t), label(t.model, t.model_params),
              t.device if by_device else "")].append(t)
     return out
 

@@ -6,6 +6,8 @@ dispatch to cuDNN on GPU and oneDNN on CPU.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
@@ -37,15 +39,8 @@ class RecurrentModel(nn.Module):
         return self.head(h)
 
 
-def _factory(cell: str):
-    def build(**kwargs) -> RecurrentModel:
-        return RecurrentModel(cell=cell, **kwargs)
-
-    build.__name__ = f"build_{cell}"
-    return build
-
-
-build_rnn, build_lstm, build_gru = (_factory(c) for c in ("rnn", "lstm", "gru"))
+# module-level partials: picklable, so worker processes can receive the specs
+build_rnn, build_lstm, build_gru = (partial(RecurrentModel, cell=c) for c in ("rnn", "lstm", "gru"))
 
 
 @hookimpl

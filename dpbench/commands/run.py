@@ -14,24 +14,23 @@ from tabulate import tabulate
 from dpbench.harness.executors import EXECUTORS, make_executor
 from dpbench.harness.runner import load_run_config, run_suite
 from dpbench.harness.suite import load_suite, override, suite_from_dict
-from dpbench.harness.summary import derived_metrics, failures, summary_rows
+from dpbench.harness.summary import failures, summary_rows
 from dpbench.params import UsageError
 from dpbench.plugins import get_registry
 
 
-def print_summary(trials, stream=None) -> None:
+def print_summary(trials, derived, stream=None) -> None:
     """The run's terminal summary: per-kind tables, long-dependency table, failures."""
     stream = stream or sys.stdout
     for kind, (headers, rows) in summary_rows(trials).items():
         print(f"\n{kind} (mean ± std over seeds)", file=stream)
         print(tabulate(rows, headers=headers), file=stream)
-    derived = derived_metrics(trials)
     if derived:
         print("\nlong-dependency recall", file=stream)
-        print(tabulate([[d["dataset"], d["model"] + (f":{d['model_params']}" if d["model_params"] else ""),
+        print(tabulate([[d["dataset"], d.get("block", ""), d["model"] + (f":{d['model_params']}" if d["model_params"] else ""),
                          d["device"], d["metric"], d["value"],
                          ",".join(f"{x:g}" for x in d["lags"])] for d in derived],
-                       headers=["dataset", "model", "device", "metric", "value", "lags"]), file=stream)
+                       headers=["dataset", "block", "model", "device", "metric", "value", "lags"]), file=stream)
     failed = failures(trials)
     if failed:
         print(f"\n{len(failed)} trial(s) did not finish ok:", file=stream)
@@ -84,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     executor = make_executor(args.executor, args.jobs, args.ray_address)
     run_dir, writer, _ = run_suite(suite, registry, out=args.out, force=args.force, resume=args.resume,
                                    timeout=timeout, quiet=args.quiet, options=options, executor=executor)
-    print_summary(writer.trials)
+    print_summary(writer.trials, writer.derived)  # derived already computed by the runner
     print(f"\nresults: {run_dir / 'results.csv'}  {run_dir / 'results.json'}")
     if failures(writer.trials) and not (args.allow_failures or options.get("allow_failures")):
         return 1

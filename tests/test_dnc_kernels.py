@@ -56,6 +56,18 @@ def test_forward_and_gradients_match_reference(shape, dtype, device):
     assert within_tolerance(result, dtype) == []
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("shape", [(2, 1000, 16, 16), (1, 513, 32, 5), (3, 2048, 8, 1)],
+                         ids=lambda s: "B{}N{}W{}R{}".format(*s))
+def test_cuda_large_shapes_match_reference(shape, dtype):
+    """Several slots per thread in the block scans, the maximum of 16 read heads, partial
+    32-column tiles and 8-row groups. float32 forward tolerance: the worst-case rounding of an
+    N-term sum (within_tolerance's ``slots``), since the kernels sum in another order."""
+    result = compare_with_reference(shape, dtype, "cuda", seed=sum(shape))
+    assert within_tolerance(result, dtype, slots=shape[1]) == []
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_sequence_gradients_match_reference(device):
     """Backpropagation through 6 chained steps, only the reads used (None grads for state)."""
@@ -75,8 +87,9 @@ def test_sequence_gradients_match_reference(device):
     assert _rel(grads[1], grads[0]) <= 1e-10
 
 
-def test_gradcheck_fused_float64():
-    state, x = leaves(*_case((2, 5, 3, 2), torch.float64, "cpu", seed=9))
+@pytest.mark.parametrize("device", DEVICES)
+def test_gradcheck_fused_float64(device):
+    state, x = leaves(*_case((2, 5, 3, 2), torch.float64, device, seed=9))
     n_state = len(state)
 
     def fn(*args):
@@ -87,8 +100,9 @@ def test_gradcheck_fused_float64():
     assert torch.autograd.gradcheck(fn, (*state, *x), eps=1e-6, atol=1e-7)
 
 
-def test_opcheck():
-    state, x = leaves(*_case((2, 6, 3, 2), torch.float64, "cpu", seed=2))
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck(device):
+    state, x = leaves(*_case((2, 6, 3, 2), torch.float64, device, seed=2))
     torch.library.opcheck(torch.ops.dpbench.dnc_access_forward.default, (*state, *x))
 
 

@@ -110,6 +110,34 @@ def test_best_is_direction_aware_and_speedup_is_relative_to_lstm():
     assert math.isnan(T.speedup(cost, ("gru", "cuda"), "train_seq_per_s"))
 
 
+def test_device_ratio_table_pairs_the_same_model_across_devices():
+    from dataclasses import replace
+
+    cpu = [fake("lstm", s, {"train_seq_per_s": 100.0, "infer_seq_per_s": 400.0}) for s in (0, 1)]
+    cpu += [fake("gru", 0, {"train_seq_per_s": 50.0, "infer_seq_per_s": 10.0})]
+    gpu = [replace(t, device="cuda", trial_id=t.trial_id + "g",
+                   metrics={"train_seq_per_s": 250.0, "infer_seq_per_s": 100.0})
+           for t in cpu if t.model == "lstm"]
+    assert T.device_ratio_table(cpu) is None                    # one device: nothing to pair
+    headers, rows = T.device_ratio_table(cpu + gpu)
+    assert [r[0] for r in rows] == ["lstm"]                     # gru ran on cpu only
+    assert rows[0][headers.index("train ratio")] == "2.50×"
+    assert rows[0][headers.index("infer ratio")] == "0.25×"
+
+
+def test_report_with_another_run_adds_its_throughput(run_dir, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    doc = json.loads((other / "results.json").read_text())
+    for rec in doc["records"] + doc["trials"]:
+        rec["device"] = "cuda"
+    (other / "results.json").write_text(json.dumps(doc))
+    rep = build_report(run_dir, with_runs=(other,))
+    assert "The same models on two devices" in rep.markdown and "cuda / cpu" in rep.markdown
+
+
 def test_partial_run_with_failures_and_missing_metrics(tmp_path):
     """Failed trials, a missing metric and no forecasts/ folder: the report still builds,
     lists the failure, and skips what is absent."""

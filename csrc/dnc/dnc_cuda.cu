@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
 
 #include "dnc_cuda.h"
 #include "dnc_cuda_device.cuh"
@@ -23,8 +24,9 @@ using namespace cuda_detail;
 // ---------------------------------------------------------------- forward kernels
 template <typename T>
 __global__ void write_kernel(Dims d, StepInputs<T> in, StepOutputs<T> out, T* ws_uu,
-                             int* ws_order) {
+                             int* ws_order, bool serial_scan) {
   __shared__ T smem[33];
+  __shared__ T scan[kBlock];
   const int64_t b = blockIdx.x, N = d.N, W = d.W;
   T *uu = ws_uu + b * N, *ww = out.write_weights + b * N;
   int* order = ws_order + b * N;
@@ -37,12 +39,18 @@ __global__ void write_kernel(Dims d, StepInputs<T> in, StepOutputs<T> out, T* ws
   }
   __syncthreads();
   rank_sort(uu, N, order);
-  if (threadIdx.x == 0) {
-    T run = 1;
-    for (int64_t j = 0; j < N; ++j) {
-      aux.alloc[order[j]] = (T(1) - uu[order[j]]) * run;
-      run *= uu[order[j]];
+  if (serial_scan) {  // the first version, kept to compare against (DPBENCH_DNC_CUDA_VERSION=1)
+    if (threadIdx.x == 0) {
+      T run = 1;
+      for (int64_t j = 0; j < N; ++j) {
+        aux.alloc[order[j]] = (T(1) - uu[order[j]]) * run;
+        run *= uu[order[j]];
+      }
     }
+  } else {
+    sorted_prefix_products(uu, order, N, scan, [&](int64_t j, T prefix) {
+      aux.alloc[order[j]] = (T(1) - uu[order[j]]) * prefix;
+    });
   }
   const T* M0 = in.memory + b * N * W;
   content_forward(M0, in.write_key + b * W, in.write_strength[b], N, W, aux.cw, smem);
@@ -94,6 +102,105 @@ __global__ void link_cols_kernel(Dims d, StepInputs<T> in, StepOutputs<T> out) {
   }
   Aux<T> aux(out.aux, d, b);
   for (int64_t r = 0; r < R; ++r) aux.Bk[r * N + j] = acc[r];
+}
+
+// Version 2 of the link kernels. Rows: one warp per link row (8 rows per 256-thread block),
+// shuffle reductions only, no block barriers. Columns: 32-column tiles with 8 row phases per
+// block (coalesced 128-byte row segments, 8x the threads of one-thread-per-column), the phases
+// summed through shared memory.
+constexpr int kWarps = kBlock / 32;
+
+template <typename T>
+__device__ T warp_sum(T v) { return warp_reduce(v, false); }
+
+// Sum of v over the kWarps row phases of a (32 x kWarps) tile; the result is valid in phase 0.
+template <typename T>
+__device__ T phase_sum(T v, T (*tile)[32]) {
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+  tile[ty][tx] = v;
+  __syncthreads();
+  T s = 0;
+  if (ty == 0)
+    for (int k = 0; k < kWarps; ++k) s += tile[k][tx];
+  __syncthreads();
+  return s;
+}
+
+template <typename T>
+__global__ void link_rows_warp_kernel(Dims d, StepInputs<T> in, StepOutputs<T> out) {
+  const int lane = threadIdx.x & 31;
+  const int64_t i = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), b = blockIdx.y;
+  const int64_t N = d.N, R = d.R;
+  if (i >= N) return;  // the whole warp: no barriers below
+  const T *L0 = in.link + b * N * N, *p0 = in.precedence + b * N;
+  const T *ww = out.write_weights + b * N, *wr0 = in.read_weights + b * R * N;
+  T* L = out.link + b * N * N;
+  T f[kMaxR] = {};
+  for (int64_t j = lane; j < N; j += 32) {
+    const T l = link_value(L0, ww, p0, N, i, j);
+    L[i * N + j] = l;
+#pragma unroll
+    for (int r = 0; r < kMaxR; ++r)
+      if (r < R) f[r] += l * wr0[r * N + j];
+  }
+  Aux<T> aux(out.aux, d, b);
+#pragma unroll
+  for (int r = 0; r < kMaxR; ++r)
+    if (r < R) {
+      const T s = warp_sum(f[r]);
+      if (lane == 0) aux.F[r * N + i] = s;
+    }
+}
+
+// Version 3 of the forward link rows: restrict pointers, row invariant in a register.
+template <typename T>
+__global__ void link_rows_v3(Dims d, StepInputs<T> in, StepOutputs<T> out) {
+  const int lane = threadIdx.x & 31;
+  const int64_t i = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), b = blockIdx.y;
+  const int64_t N = d.N, R = d.R;
+  if (i >= N) return;  // the whole warp
+  const T* __restrict__ l0 = in.link + b * N * N + i * N;
+  const T* __restrict__ p0 = in.precedence + b * N;
+  const T* __restrict__ ww = out.write_weights + b * N;
+  const T* __restrict__ wr0 = in.read_weights + b * R * N;
+  T* __restrict__ l = out.link + b * N * N + i * N;
+  const T wi = ww[i];
+  T f[kMaxR] = {};
+  for (int64_t j = lane; j < N; j += 32) {
+    const T v = j == i ? T(0) : (T(1) - wi - ww[j]) * l0[j] + wi * p0[j];
+    l[j] = v;
+#pragma unroll
+    for (int r = 0; r < kMaxR; ++r)
+      if (r < R) f[r] += v * wr0[r * N + j];
+  }
+  Aux<T> aux(out.aux, d, b);
+#pragma unroll
+  for (int r = 0; r < kMaxR; ++r)
+    if (r < R) {
+      const T s = warp_sum(f[r]);
+      if (lane == 0) aux.F[r * N + i] = s;
+    }
+}
+
+template <typename T>
+__global__ void link_cols_tile_kernel(Dims d, StepInputs<T> in, StepOutputs<T> out) {
+  __shared__ T tile[kWarps][32];
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+  const int64_t j = int64_t(blockIdx.x) * 32 + tx, b = blockIdx.y, N = d.N, R = d.R;
+  const T *L = out.link + b * N * N, *wr0 = in.read_weights + b * R * N;
+  T acc[kMaxR] = {};
+  if (j < N)
+    for (int64_t i = ty; i < N; i += kWarps) {
+      const T l = L[i * N + j];
+#pragma unroll
+      for (int r = 0; r < kMaxR; ++r)
+        if (r < R) acc[r] += l * wr0[r * N + i];
+    }
+  Aux<T> aux(out.aux, d, b);
+  for (int r = 0; r < R; ++r) {  // R is uniform across the block: the barriers are safe
+    const T s = phase_sum(acc[r < kMaxR ? r : 0], tile);
+    if (ty == 0 && j < N) aux.Bk[r * N + j] = s;
+  }
 }
 
 template <typename T>
@@ -259,14 +366,254 @@ __global__ void link_backward_cols(Dims d, StepInputs<T> in, StepOutputs<T> save
 }
 
 template <typename T>
-__global__ void write_backward_kernel(Dims d, StepInputs<T> in, StepOutputs<T> saved,
-                                      OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
-  __shared__ T smem[33];
-  const int64_t b = blockIdx.x, N = d.N, W = d.W, R = d.R;
+__global__ void link_backward_rows_warp(Dims d, StepInputs<T> in, StepOutputs<T> saved,
+                                        OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
+  const int lane = threadIdx.x & 31;
+  const int64_t i = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), b = blockIdx.y;
+  const int64_t N = d.N, R = d.R;
+  if (i >= N) return;  // the whole warp
   BackWs<T> ws(ws_base, d, b);
+  const T *L0 = in.link + b * N * N, *p0 = in.precedence + b * N;
+  const T *ww = saved.write_weights + b * N, *wr0 = in.read_weights + b * R * N;
+  const T* gL = g.link ? g.link + b * N * N : nullptr;
+  T acc_ww = 0, acc_r[kMaxR] = {};
+  for (int64_t j = lane; j < N; j += 32) {
+    const T gij = link_grad(gL, ws.gF, ws.gBk, wr0, N, R, i, j);
+    const T lij = link_value(L0, ww, p0, N, i, j);
+    gi.link[b * N * N + i * N + j] = gij * (T(1) - ww[i] - ww[j]);
+    acc_ww += gij * (p0[j] - L0[i * N + j]);
+#pragma unroll
+    for (int r = 0; r < kMaxR; ++r)
+      if (r < R) acc_r[r] += lij * ws.gBk[r * N + j];
+  }
+  acc_ww = warp_sum(acc_ww);
+  if (lane == 0) ws.row_ww[i] = acc_ww;
+#pragma unroll
+  for (int r = 0; r < kMaxR; ++r)
+    if (r < R) {
+      const T s = warp_sum(acc_r[r]);
+      if (lane == 0) ws.row_wr[r * N + i] = s;
+    }
+}
+
+template <typename T>
+__global__ void link_backward_cols_tile(Dims d, StepInputs<T> in, StepOutputs<T> saved,
+                                        OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
+  __shared__ T tile[kWarps][32];
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+  const int64_t j = int64_t(blockIdx.x) * 32 + tx, b = blockIdx.y, N = d.N, R = d.R;
+  BackWs<T> ws(ws_base, d, b);
+  const T *L0 = in.link + b * N * N, *p0 = in.precedence + b * N;
+  const T *ww = saved.write_weights + b * N, *wr0 = in.read_weights + b * R * N;
+  const T* gL = g.link ? g.link + b * N * N : nullptr;
+  T col_ww = 0, gp0 = 0, acc_r[kMaxR] = {};
+  if (j < N)
+    for (int64_t i = ty; i < N; i += kWarps) {
+      const T gij = link_grad(gL, ws.gF, ws.gBk, wr0, N, R, i, j);
+      const T lij = link_value(L0, ww, p0, N, i, j);
+      col_ww -= gij * L0[i * N + j];
+      gp0 += gij * ww[i];
+#pragma unroll
+      for (int r = 0; r < kMaxR; ++r)
+        if (r < R) acc_r[r] += ws.gF[r * N + i] * lij;
+    }
+  col_ww = phase_sum(col_ww, tile);
+  gp0 = phase_sum(gp0, tile);
+  if (ty == 0 && j < N) ws.col_ww[j] = col_ww, gi.precedence[b * N + j] = gp0;
+  for (int r = 0; r < R; ++r) {
+    const T s = phase_sum(acc_r[r < kMaxR ? r : 0], tile);
+    if (ty == 0 && j < N) ws.col_wr[r * N + j] = s;
+  }
+}
+
+// ---------------------------------------------------------------- version 3 (backward)
+// The read heads' backward on R x B blocks instead of B (one head per block); the memory
+// gradient, which sums over the heads, in its own elementwise kernel over every (slot, word).
+// Each head's content-backward row scalars (gdot, gmn) are parked in the row_wr / col_wr
+// scratch, which the link kernels only fill after gmem_backward has read them.
+template <typename T>
+__global__ void read_heads_backward(Dims d, StepInputs<T> in, StepOutputs<T> saved,
+                                    OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
+  __shared__ T smem[33];
+  const int64_t r = blockIdx.x, b = blockIdx.y, N = d.N, W = d.W, R = d.R;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  BackWs<T> ws(ws_base, d, b);
+  const T* M = saved.memory + b * N * W;
+  const T* greads = g.reads ? g.reads + (b * R + r) * W : nullptr;
+  const T* gwr_out = g.read_weights ? g.read_weights + (b * R + r) * N : nullptr;
+  Aux<T> aux(saved.aux, d, b);
+  T* gw = ws.gwr + r * N;
+  for (int64_t i = warp; i < N; i += kWarps) {  // ∂/∂w^r_i: a warp per slot, lanes over words
+    T acc = 0;
+    if (greads)
+      for (int64_t k = lane; k < W; k += 32) acc += greads[k] * M[i * W + k];
+    acc = warp_sum(acc);
+    if (lane == 0) gw[i] = acc + (gwr_out ? gwr_out[i] : T(0));
+  }
+  __syncthreads();
+  const T* pi = in.read_modes + (b * R + r) * 3;
+  T sb = 0, sc = 0, sf = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+    const int64_t idx = r * N + i;
+    const T gwv = gw[i];
+    sb += gwv * aux.Bk[idx];
+    sc += gwv * aux.cr[idx];
+    sf += gwv * aux.F[idx];
+    ws.gBk[idx] = pi[0] * gwv;
+    ws.gF[idx] = pi[2] * gwv;
+    gw[i] = pi[1] * gwv;  // now ∂/∂c^r
+  }
+  sb = block_reduce(sb, smem);
+  sc = block_reduce(sc, smem);
+  sf = block_reduce(sf, smem);
+  if (threadIdx.x == 0) {
+    T* gpi = gi.read_modes + (b * R + r) * 3;
+    gpi[0] = sb, gpi[1] = sc, gpi[2] = sf;
+  }
+  const T gbeta = content_backward_rows(M, in.read_keys + (b * R + r) * W,
+                                        in.read_strengths[b * R + r], aux.cr + r * N, gw, N, W,
+                                        gi.read_keys + (b * R + r) * W, ws.row_wr + r * N,
+                                        ws.col_wr + r * N, smem);
+  if (threadIdx.x == 0) gi.read_strengths[b * R + r] = gbeta;
+}
+
+// ∂/∂M_t[i,k] = g.memory + Σ_r (w^r_i ∂reads_rk + gdot_ri key_rk + gmn_ri M_ik).
+template <typename T>
+__global__ void gmem_backward(Dims d, StepInputs<T> in, StepOutputs<T> saved, OutputGrads<T> g,
+                              void* ws_base) {
+  const int64_t b = blockIdx.y, N = d.N, W = d.W, R = d.R;
+  const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= N * W) return;
+  BackWs<T> ws(ws_base, d, b);
+  const int64_t i = idx / W, k = idx % W;
+  const T *wr = saved.read_weights + b * R * N, *keys = in.read_keys + b * R * W;
+  const T* greads = g.reads ? g.reads + b * R * W : nullptr;
+  const T m = saved.memory[b * N * W + idx];
+  T acc = g.memory ? g.memory[b * N * W + idx] : T(0);
+  for (int64_t r = 0; r < R; ++r) {
+    if (greads) acc += wr[r * N + i] * greads[r * W + k];
+    acc += ws.row_wr[r * N + i] * keys[r * W + k] + ws.col_wr[r * N + i] * m;
+  }
+  ws.gM[idx] = acc;
+}
+
+// Link backward with the row (resp. column) invariants held in registers and restrict
+// pointers, so each element costs 4 + 2R loads instead of ~6 + 4R.
+template <typename T>
+__global__ void link_backward_rows_v3(Dims d, StepInputs<T> in, StepOutputs<T> saved,
+                                      OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
+  const int lane = threadIdx.x & 31;
+  const int64_t i = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), b = blockIdx.y;
+  const int64_t N = d.N, R = d.R;
+  if (i >= N) return;  // the whole warp
+  BackWs<T> ws(ws_base, d, b);
+  const T* __restrict__ l0 = in.link + b * N * N + i * N;
+  const T* __restrict__ gl = g.link ? g.link + b * N * N + i * N : nullptr;
+  const T* __restrict__ p0 = in.precedence + b * N;
+  const T* __restrict__ ww = saved.write_weights + b * N;
+  const T* __restrict__ wr0 = in.read_weights + b * R * N;
+  const T* __restrict__ gBk = ws.gBk;
+  T* __restrict__ gl0 = gi.link + b * N * N + i * N;
+  T gFi[kMaxR], wri[kMaxR], acc_r[kMaxR];
+#pragma unroll
+  for (int r = 0; r < kMaxR; ++r) {
+    gFi[r] = r < R ? ws.gF[r * N + i] : T(0);
+    wri[r] = r < R ? wr0[r * N + i] : T(0);
+    acc_r[r] = 0;
+  }
+  const T wi = ww[i];
+  T acc_ww = 0;
+  for (int64_t j = lane; j < N; j += 32) {
+    const T a = l0[j], wj = ww[j], pj = p0[j];
+    const bool diag = j == i;
+    const T lij = diag ? T(0) : (T(1) - wi - wj) * a + wi * pj;
+    T gij = gl ? gl[j] : T(0);
+#pragma unroll
+    for (int r = 0; r < kMaxR; ++r)
+      if (r < R) {
+        const T bk = gBk[r * N + j];
+        gij += gFi[r] * wr0[r * N + j] + wri[r] * bk;
+        acc_r[r] += lij * bk;
+      }
+    if (diag) gij = 0;
+    gl0[j] = gij * (T(1) - wi - wj);
+    acc_ww += gij * (pj - a);
+  }
+  acc_ww = warp_sum(acc_ww);
+  if (lane == 0) ws.row_ww[i] = acc_ww;
+#pragma unroll
+  for (int r = 0; r < kMaxR; ++r)
+    if (r < R) {
+      const T s = warp_sum(acc_r[r]);
+      if (lane == 0) ws.row_wr[r * N + i] = s;
+    }
+}
+
+template <typename T>
+__global__ void link_backward_cols_v3(Dims d, StepInputs<T> in, StepOutputs<T> saved,
+                                      OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
+  __shared__ T tile[kWarps][32];
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+  const int64_t j = int64_t(blockIdx.x) * 32 + tx, b = blockIdx.y, N = d.N, R = d.R;
+  const bool col = j < N;
+  BackWs<T> ws(ws_base, d, b);
+  const T* __restrict__ L0 = in.link + b * N * N;
+  const T* __restrict__ gL = g.link ? g.link + b * N * N : nullptr;
+  const T* __restrict__ ww = saved.write_weights + b * N;
+  const T* __restrict__ wr0 = in.read_weights + b * R * N;
+  const T* __restrict__ gF = ws.gF;
+  T wrj[kMaxR], gBkj[kMaxR], acc_r[kMaxR];
+#pragma unroll
+  for (int r = 0; r < kMaxR; ++r) {
+    wrj[r] = col && r < R ? wr0[r * N + j] : T(0);
+    gBkj[r] = col && r < R ? ws.gBk[r * N + j] : T(0);
+    acc_r[r] = 0;
+  }
+  const T wj = col ? ww[j] : T(0), pj = col ? in.precedence[b * N + j] : T(0);
+  T col_ww = 0, gp0 = 0;
+  if (col)
+    for (int64_t i = ty; i < N; i += kWarps) {
+      const T a = L0[i * N + j], wi = ww[i];
+      const bool diag = i == j;
+      const T lij = diag ? T(0) : (T(1) - wi - wj) * a + wi * pj;
+      T gij = gL ? gL[i * N + j] : T(0);
+#pragma unroll
+      for (int r = 0; r < kMaxR; ++r)
+        if (r < R) {
+          const T f = gF[r * N + i];
+          gij += f * wrj[r] + wr0[r * N + i] * gBkj[r];
+          acc_r[r] += f * lij;
+        }
+      if (diag) gij = 0;
+      col_ww -= gij * a;
+      gp0 += gij * wi;
+    }
+  col_ww = phase_sum(col_ww, tile);
+  gp0 = phase_sum(gp0, tile);
+  if (ty == 0 && col) ws.col_ww[j] = col_ww, gi.precedence[b * N + j] = gp0;
+#pragma unroll
+  for (int r = 0; r < kMaxR; ++r)
+    if (r < R) {  // R is uniform across the block: the barriers are safe
+      const T s = phase_sum(acc_r[r], tile);
+      if (ty == 0 && col) ws.col_wr[r * N + j] = s;
+    }
+}
+
+// What every version's write backward shares, per sample, given ws.gww without the precedence
+// term: the precedence (step 5's p_t), the gates, the write content weighting (step 3; its
+// memory-gradient update only when `memory_update`, else left to write_content_gmem), the
+// allocation through the recomputed sorted usage (step 2) and usage/retention (step 1).
+template <typename T>
+__device__ void write_backward_tail(const Dims& d, const StepInputs<T>& in,
+                                    const StepOutputs<T>& saved, const OutputGrads<T>& g,
+                                    const InputGrads<T>& gi, BackWs<T>& ws, int64_t b,
+                                    bool serial_scan, bool memory_update, T* smem, T* scanA,
+                                    T* scanB) {
+  const int64_t N = d.N, W = d.W, R = d.R;
   Aux<T> aux(saved.aux, d, b);
   const T *ww = saved.write_weights + b * N, *p0 = in.precedence + b * N;
   const T* gp = g.precedence ? g.precedence + b * N : nullptr;
+  // Step 5, precedence p_t = (1 - Σw) p_{t-1} + w.
   T wsum = 0, gpp = 0;
   for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
     wsum += ww[i];
@@ -274,32 +621,12 @@ __global__ void write_backward_kernel(Dims d, StepInputs<T> in, StepOutputs<T> s
   }
   wsum = block_reduce(wsum, smem);
   gpp = block_reduce(gpp, smem);
-  // Steps 5 and 4: precedence, link partial sums, erase/add.
-  const T *M0 = in.memory + b * N * W, *e = in.erase + b * W, *v = in.write_vector + b * W;
-  T* gM0 = gi.memory + b * N * W;
-  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
-    T gw = (g.write_weights ? g.write_weights[b * N + i] : T(0)) + ws.row_ww[i] + ws.col_ww[i];
-    if (gp) {
-      gw += gp[i] - gpp;
+  if (gp)
+    for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+      ws.gww[i] += gp[i] - gpp;
       gi.precedence[b * N + i] += (T(1) - wsum) * gp[i];
     }
-    for (int64_t k = 0; k < W; ++k) {
-      const T gm = ws.gM[i * W + k], m0 = M0[i * W + k];
-      gM0[i * W + k] = gm * (T(1) - ww[i] * e[k]);
-      gw += gm * (v[k] - m0 * e[k]);
-    }
-    ws.gww[i] = gw;
-  }
-  for (int64_t k = threadIdx.x; k < W; k += blockDim.x) {
-    T ge = 0, gv = 0;
-    for (int64_t i = 0; i < N; ++i) {
-      const T gm = ws.gM[i * W + k];
-      ge -= gm * M0[i * W + k] * ww[i];
-      gv += gm * ww[i];
-    }
-    gi.erase[b * W + k] = ge;
-    gi.write_vector[b * W + k] = gv;
-  }
+  // Gates: w = g_w (g_a a + (1 - g_a) c).
   const T ga = in.allocation_gate[b], gwg = in.write_gate[b];
   T ggw = 0, gga = 0;
   for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
@@ -313,10 +640,15 @@ __global__ void write_backward_kernel(Dims d, StepInputs<T> in, StepOutputs<T> s
   gga = block_reduce(gga, smem);
   if (threadIdx.x == 0) gi.write_gate[b] = ggw, gi.allocation_gate[b] = gga;
   // Step 3: write content weighting on M_{t-1}.
-  const T gbeta = content_backward(M0, in.write_key + b * W, in.write_strength[b], aux.cw, ws.gcw,
-                                   N, W, gM0, gi.write_key + b * W, ws.gdot, ws.gmn, smem);
+  const T *M0 = in.memory + b * N * W, *key = in.write_key + b * W;
+  const T beta = in.write_strength[b];
+  const T gbeta = memory_update
+      ? content_backward(M0, key, beta, aux.cw, ws.gcw, N, W, gi.memory + b * N * W,
+                         gi.write_key + b * W, ws.gdot, ws.gmn, smem)
+      : content_backward_rows(M0, key, beta, aux.cw, ws.gcw, N, W, gi.write_key + b * W,
+                              ws.gdot, ws.gmn, smem);
   if (threadIdx.x == 0) gi.write_strength[b] = gbeta;
-  // Step 2: allocation through the (recomputed) sorted usage; suffix recurrence, one thread.
+  // Step 2: allocation through the (recomputed) sorted usage.
   T psi, q;
   for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
     ws.uu[i] = T(kEps) + T(1.0 - kEps) * usage_at(in, d, b, i, &psi, &q);
@@ -324,16 +656,25 @@ __global__ void write_backward_kernel(Dims d, StepInputs<T> in, StepOutputs<T> s
   }
   __syncthreads();
   rank_sort(ws.uu, N, ws.order);
-  if (threadIdx.x == 0) {
-    T run = 1, suffix = 0;
-    for (int64_t j = 0; j < N; ++j) ws.prefix[j] = run, run *= ws.uu[ws.order[j]];
-    for (int64_t j = N - 1; j >= 0; --j) {
-      const int64_t i = ws.order[j];
-      ws.gu[i] += T(1.0 - kEps) * ws.prefix[j] * (suffix - ws.galloc[i]);
-      suffix = ws.galloc[i] * (T(1) - ws.uu[i]) + ws.uu[i] * suffix;
+  if (serial_scan) {  // version 1: one thread
+    if (threadIdx.x == 0) {
+      T run = 1, suffix = 0;
+      for (int64_t j = 0; j < N; ++j) ws.prefix[j] = run, run *= ws.uu[ws.order[j]];
+      for (int64_t j = N - 1; j >= 0; --j) {
+        const int64_t i = ws.order[j];
+        ws.gu[i] += T(1.0 - kEps) * ws.prefix[j] * (suffix - ws.galloc[i]);
+        suffix = ws.galloc[i] * (T(1) - ws.uu[i]) + ws.uu[i] * suffix;
+      }
     }
+    __syncthreads();
+  } else {  // the same recurrences as block scans; each j (so each slot) by one thread
+    sorted_prefix_products(ws.uu, ws.order, N, scanA,
+                           [&](int64_t j, T prefix) { ws.prefix[j] = prefix; });
+    sorted_suffix_affine(ws.uu, ws.galloc, ws.order, N, scanA, scanB, [&](int64_t j, T S) {
+      const int64_t i = ws.order[j];
+      ws.gu[i] += T(1.0 - kEps) * ws.prefix[j] * (S - ws.galloc[i]);
+    });
   }
-  __syncthreads();
   // Step 1: usage and retention.
   const T *fg = in.free_gates + b * R, *wr0 = in.read_weights + b * R * N;
   T acc_f[kMaxR] = {};
@@ -358,6 +699,124 @@ __global__ void write_backward_kernel(Dims d, StepInputs<T> in, StepOutputs<T> s
   }
 }
 
+// Versions 1 and 2: the whole write backward on one block per sample.
+template <typename T>
+__global__ void write_backward_kernel(Dims d, StepInputs<T> in, StepOutputs<T> saved,
+                                      OutputGrads<T> g, InputGrads<T> gi, void* ws_base,
+                                      bool serial_scan) {
+  __shared__ T smem[33];
+  __shared__ T scanA[kBlock], scanB[kBlock];
+  const int64_t b = blockIdx.x, N = d.N, W = d.W;
+  BackWs<T> ws(ws_base, d, b);
+  const T* ww = saved.write_weights + b * N;
+  // Step 4, erase/add M_t = M_{t-1} (1 - w e^T) + w v^T, and the link's partial sums.
+  const T *M0 = in.memory + b * N * W, *e = in.erase + b * W, *v = in.write_vector + b * W;
+  T* gM0 = gi.memory + b * N * W;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+    T gw = (g.write_weights ? g.write_weights[b * N + i] : T(0)) + ws.row_ww[i] + ws.col_ww[i];
+    for (int64_t k = 0; k < W; ++k) {
+      const T gm = ws.gM[i * W + k], m0 = M0[i * W + k];
+      gM0[i * W + k] = gm * (T(1) - ww[i] * e[k]);
+      gw += gm * (v[k] - m0 * e[k]);
+    }
+    ws.gww[i] = gw;
+  }
+  for (int64_t k = threadIdx.x; k < W; k += blockDim.x) {
+    T ge = 0, gv = 0;
+    for (int64_t i = 0; i < N; ++i) {
+      const T gm = ws.gM[i * W + k];
+      ge -= gm * M0[i * W + k] * ww[i];
+      gv += gm * ww[i];
+    }
+    gi.erase[b * W + k] = ge;
+    gi.write_vector[b * W + k] = gv;
+  }
+  __syncthreads();
+  write_backward_tail(d, in, saved, g, gi, ws, b, serial_scan, true, smem, scanA, scanB);
+}
+
+// Version 3: step 4 spread over the GPU — a warp per memory row (∂M_{t-1} and the row's part of
+// ∂w), 32-word tiles for ∂e and ∂v — then the per-sample tail, then the write content
+// weighting's memory gradient as an elementwise kernel.
+template <typename T>
+__global__ void write_rows_backward(Dims d, StepInputs<T> in, StepOutputs<T> saved,
+                                    OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
+  const int lane = threadIdx.x & 31;
+  const int64_t i = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), b = blockIdx.y;
+  const int64_t N = d.N, W = d.W;
+  if (i >= N) return;  // the whole warp
+  BackWs<T> ws(ws_base, d, b);
+  const T *M0 = in.memory + b * N * W + i * W, *e = in.erase + b * W, *v = in.write_vector + b * W;
+  const T *gM = ws.gM + i * W, wi = saved.write_weights[b * N + i];
+  T* gM0 = gi.memory + b * N * W + i * W;
+  T acc = 0;
+  for (int64_t k = lane; k < W; k += 32) {
+    const T gm = gM[k];
+    gM0[k] = gm * (T(1) - wi * e[k]);
+    acc += gm * (v[k] - M0[k] * e[k]);
+  }
+  acc = warp_sum(acc);
+  if (lane == 0)
+    ws.gww[i] = acc + (g.write_weights ? g.write_weights[b * N + i] : T(0)) + ws.row_ww[i] +
+                ws.col_ww[i];
+}
+
+template <typename T>
+__global__ void erase_add_backward(Dims d, StepInputs<T> in, StepOutputs<T> saved,
+                                   InputGrads<T> gi, void* ws_base) {
+  __shared__ T tile[kWarps][32];
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+  const int64_t k = int64_t(blockIdx.x) * 32 + tx, b = blockIdx.y, N = d.N, W = d.W;
+  BackWs<T> ws(ws_base, d, b);
+  const T *M0 = in.memory + b * N * W, *ww = saved.write_weights + b * N;
+  T ge = 0, gv = 0;
+  if (k < W)
+    for (int64_t i = ty; i < N; i += kWarps) {
+      const T gm = ws.gM[i * W + k] * ww[i];
+      ge -= gm * M0[i * W + k];
+      gv += gm;
+    }
+  ge = phase_sum(ge, tile);
+  gv = phase_sum(gv, tile);
+  if (ty == 0 && k < W) gi.erase[b * W + k] = ge, gi.write_vector[b * W + k] = gv;
+}
+
+template <typename T>
+__global__ void write_tail_backward(Dims d, StepInputs<T> in, StepOutputs<T> saved,
+                                    OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
+  __shared__ T smem[33];
+  __shared__ T scanA[kBlock], scanB[kBlock];
+  BackWs<T> ws(ws_base, d, blockIdx.x);
+  write_backward_tail(d, in, saved, g, gi, ws, blockIdx.x, false, false, smem, scanA, scanB);
+}
+
+// ∂M_{t-1}[i,k] += gdot_i key_k + gmn_i M_{t-1}[i,k] (the write content weighting).
+template <typename T>
+__global__ void write_content_gmem(Dims d, StepInputs<T> in, InputGrads<T> gi, void* ws_base) {
+  const int64_t b = blockIdx.y, N = d.N, W = d.W;
+  const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= N * W) return;
+  BackWs<T> ws(ws_base, d, b);
+  const int64_t i = idx / W, k = idx % W;
+  gi.memory[b * N * W + idx] +=
+      ws.gdot[i] * in.write_key[b * W + k] + ws.gmn[i] * in.memory[b * N * W + idx];
+}
+
+// DPBENCH_DNC_CUDA_VERSION selects the kernel version (default 3), kept to time against and as
+// fallbacks: 1 = one-thread allocation scans, one block per link row, one thread per link
+// column, one block per sample for the read heads' backward; 2 = block scans, a warp per link
+// row, 32-column tiles; 3 = 2 + the read heads' backward on R x B blocks, the memory gradients
+// and the erase/add backward spread over the GPU, link invariants held in registers.
+int kernel_version() {
+  static const int version = [] {
+    const char* v = std::getenv("DPBENCH_DNC_CUDA_VERSION");
+    return v != nullptr && (v[0] == '1' || v[0] == '2') ? v[0] - '0' : 3;
+  }();
+  return version;
+}
+
+unsigned ceil_div(int64_t a, int64_t b) { return static_cast<unsigned>((a + b - 1) / b); }
+
 }  // namespace
 
 std::size_t forward_workspace_bytes(const Dims& d, std::size_t scalar_size) {
@@ -375,10 +834,21 @@ cudaError_t forward_cuda(const Dims& d, const StepInputs<T>& in, const StepOutpu
   if (d.R > kMaxR) return cudaErrorInvalidValue;
   T* uu = static_cast<T*>(workspace);
   int* order = reinterpret_cast<int*>(uu + d.B * d.N);
-  const dim3 rows(d.N, d.B), cols((d.N + kRowBlock - 1) / kRowBlock, d.B), heads(d.R, d.B);
-  write_kernel<T><<<d.B, kBlock, 0, stream>>>(d, in, out, uu, order);
-  link_rows_kernel<T><<<rows, kRowBlock, 0, stream>>>(d, in, out);
-  link_cols_kernel<T><<<cols, kRowBlock, 0, stream>>>(d, in, out);
+  const int version = kernel_version();
+  const bool v1 = version == 1;
+  const dim3 heads(d.R, d.B);
+  write_kernel<T><<<d.B, kBlock, 0, stream>>>(d, in, out, uu, order, v1);
+  if (v1) {
+    link_rows_kernel<T><<<dim3(d.N, d.B), kRowBlock, 0, stream>>>(d, in, out);
+    link_cols_kernel<T><<<dim3(ceil_div(d.N, kRowBlock), d.B), kRowBlock, 0, stream>>>(d, in, out);
+  } else {
+    const dim3 rows(ceil_div(d.N, kWarps), d.B);
+    if (version == 2)
+      link_rows_warp_kernel<T><<<rows, kBlock, 0, stream>>>(d, in, out);
+    else
+      link_rows_v3<T><<<rows, kBlock, 0, stream>>>(d, in, out);
+    link_cols_tile_kernel<T><<<dim3(ceil_div(d.N, 32), d.B), kBlock, 0, stream>>>(d, in, out);
+  }
   read_kernel<T><<<heads, kBlock, 0, stream>>>(d, in, out);
   return cudaGetLastError();
 }
@@ -388,11 +858,37 @@ cudaError_t backward_cuda(const Dims& d, const StepInputs<T>& in, const StepOutp
                           const OutputGrads<T>& g, const InputGrads<T>& gi, void* workspace,
                           cudaStream_t stream) {
   if (d.R > kMaxR) return cudaErrorInvalidValue;
-  const dim3 rows(d.N, d.B), cols((d.N + kRowBlock - 1) / kRowBlock, d.B);
-  read_backward_kernel<T><<<d.B, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
-  link_backward_rows<T><<<rows, kRowBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
-  link_backward_cols<T><<<cols, kRowBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
-  write_backward_kernel<T><<<d.B, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+  const int version = kernel_version();
+  const bool v1 = version == 1;
+  const dim3 rows(ceil_div(d.N, kWarps), d.B), cols(ceil_div(d.N, 32), d.B);
+  if (version == 3) {
+    read_heads_backward<T><<<dim3(d.R, d.B), kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+    gmem_backward<T><<<dim3(ceil_div(d.N * d.W, kBlock), d.B), kBlock, 0, stream>>>(
+        d, in, saved, g, workspace);
+    link_backward_rows_v3<T><<<rows, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+    link_backward_cols_v3<T><<<cols, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+  } else {
+    read_backward_kernel<T><<<d.B, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+    if (v1) {
+      link_backward_rows<T><<<dim3(d.N, d.B), kRowBlock, 0, stream>>>(d, in, saved, g, gi,
+                                                                     workspace);
+      link_backward_cols<T><<<dim3(ceil_div(d.N, kRowBlock), d.B), kRowBlock, 0, stream>>>(
+          d, in, saved, g, gi, workspace);
+    } else {
+      link_backward_rows_warp<T><<<rows, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+      link_backward_cols_tile<T><<<cols, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+    }
+  }
+  if (version == 3) {
+    write_rows_backward<T><<<rows, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+    erase_add_backward<T><<<dim3(ceil_div(d.W, 32), d.B), kBlock, 0, stream>>>(d, in, saved, gi,
+                                                                             workspace);
+    write_tail_backward<T><<<d.B, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+    write_content_gmem<T><<<dim3(ceil_div(d.N * d.W, kBlock), d.B), kBlock, 0, stream>>>(
+        d, in, gi, workspace);
+  } else {
+    write_backward_kernel<T><<<d.B, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace, v1);
+  }
   return cudaGetLastError();
 }
 

@@ -79,11 +79,11 @@ __device__ void content_forward(const T* M, const T* key, T beta, int64_t N, int
   __syncthreads();
 }
 
-// Backward of content_forward: adds into gM [N, W], writes gkey [W], returns dβ.
-// gdot / gmn: N scratch values each. Ends synchronised.
+// Backward of content_forward up to the memory gradient: writes the per-row scalars gdot [N]
+// and gmn [N] (∂/∂M_ik = gdot_i key_k + gmn_i M_ik) and gkey [W], returns dβ. Ends synchronised.
 template <typename T>
-__device__ T content_backward(const T* M, const T* key, T beta, const T* c, const T* gc,
-                              int64_t N, int64_t W, T* gM, T* gkey, T* gdot, T* gmn, T* smem) {
+__device__ T content_backward_rows(const T* M, const T* key, T beta, const T* c, const T* gc,
+                                   int64_t N, int64_t W, T* gkey, T* gdot, T* gmn, T* smem) {
   const T kn = key_norm(key, W, smem);
   T s = 0;
   for (int64_t i = threadIdx.x; i < N; i += blockDim.x) s += gc[i] * c[i];
@@ -101,14 +101,24 @@ __device__ T content_backward(const T* M, const T* key, T beta, const T* c, cons
   }
   gbeta = block_reduce(gbeta, smem);
   gkn = block_reduce(gkn, smem);
-  for (int64_t idx = threadIdx.x; idx < N * W; idx += blockDim.x) {
-    const int64_t i = idx / W, k = idx % W;
-    gM[idx] += gdot[i] * key[k] + gmn[i] * M[idx];
-  }
   for (int64_t k = threadIdx.x; k < W; k += blockDim.x) {
     T acc = 0;
     for (int64_t i = 0; i < N; ++i) acc += gdot[i] * M[i * W + k];
     gkey[k] = acc + gkn * key[k] / kn;
+  }
+  __syncthreads();
+  return gbeta;
+}
+
+// Backward of content_forward: adds into gM [N, W], writes gkey [W], returns dβ.
+// gdot / gmn: N scratch values each. Ends synchronised.
+template <typename T>
+__device__ T content_backward(const T* M, const T* key, T beta, const T* c, const T* gc,
+                              int64_t N, int64_t W, T* gM, T* gkey, T* gdot, T* gmn, T* smem) {
+  const T gbeta = content_backward_rows(M, key, beta, c, gc, N, W, gkey, gdot, gmn, smem);
+  for (int64_t idx = threadIdx.x; idx < N * W; idx += blockDim.x) {
+    const int64_t i = idx / W, k = idx % W;
+    gM[idx] += gdot[i] * key[k] + gmn[i] * M[idx];
   }
   __syncthreads();
   return gbeta;
@@ -134,6 +144,78 @@ __device__ void rank_sort(const T* uu, int64_t N, int* order) {
     int64_t rank = 0;
     for (int64_t j = 0; j < N; ++j) rank += usage_before(uu[j], j, uu[i], i);
     order[rank] = static_cast<int>(i);
+  }
+  __syncthreads();
+}
+
+// Contiguous chunk [lo, hi) of 0..N-1 for this thread (for block scans over a sequence).
+__device__ inline void thread_chunk(int64_t N, int64_t* lo, int64_t* hi) {
+  const int64_t per = (N + blockDim.x - 1) / blockDim.x;
+  *lo = per * threadIdx.x < N ? per * threadIdx.x : N;
+  *hi = *lo + per < N ? *lo + per : N;
+}
+
+// Exclusive product scan over the sorted squashed usage s_j = uu[order[j]]: calls
+// emit(j, P_j) with P_j = Π_{k<j} s_k for every j (each j by one thread). O(N/threads + log)
+// instead of a serial loop: per-thread chunk products, a Hillis–Steele scan over the threads in
+// shared memory (buf: blockDim values), then each chunk serially. Ends synchronised.
+template <typename T, typename Emit>
+__device__ void sorted_prefix_products(const T* uu, const int* order, int64_t N, T* buf,
+                                       Emit emit) {
+  int64_t lo, hi;
+  thread_chunk(N, &lo, &hi);
+  T p = 1;
+  for (int64_t j = lo; j < hi; ++j) p *= uu[order[j]];
+  const int t = threadIdx.x;
+  buf[t] = p;
+  __syncthreads();
+  for (int off = 1; off < blockDim.x; off <<= 1) {
+    const T v = t >= off ? buf[t - off] : T(1);
+    __syncthreads();
+    buf[t] *= v;
+    __syncthreads();
+  }
+  T run = t > 0 ? buf[t - 1] : T(1);
+  for (int64_t j = lo; j < hi; ++j) {
+    emit(j, run);
+    run *= uu[order[j]];
+  }
+  __syncthreads();
+}
+
+// The allocation backward's suffix recurrence S_{j-1} = b_j + a_j S_j from S_{N-1} = 0, with
+// a_j = s_j and b_j = galloc[order[j]] (1 - s_j): calls emit(j, S_j) for every j. Affine maps
+// compose associatively ((A1,B1)∘(A2,B2) = (A1 A2, B1 + A1 B2)), so per-thread chunk maps are
+// combined by a reverse Hillis–Steele scan in shared memory (bufA, bufB: blockDim values each).
+// Ends synchronised.
+template <typename T, typename Emit>
+__device__ void sorted_suffix_affine(const T* uu, const T* galloc, const int* order, int64_t N,
+                                     T* bufA, T* bufB, Emit emit) {
+  int64_t lo, hi;
+  thread_chunk(N, &lo, &hi);
+  T A = 1, Bc = 0;  // this chunk's map f_lo ∘ ... ∘ f_{hi-1}
+  for (int64_t j = hi - 1; j >= lo; --j) {
+    const int64_t i = order[j];
+    const T a = uu[i], b = galloc[i] * (T(1) - uu[i]);
+    Bc = b + a * Bc;
+    A = a * A;
+  }
+  const int t = threadIdx.x, n = blockDim.x;
+  bufA[t] = A, bufB[t] = Bc;
+  __syncthreads();
+  for (int off = 1; off < n; off <<= 1) {  // buf[t] = F_t ∘ F_{t+1} ∘ ... ∘ F_{n-1}
+    const bool has = t + off < n;
+    const T A2 = has ? bufA[t + off] : T(1), B2 = has ? bufB[t + off] : T(0);
+    __syncthreads();
+    bufB[t] += bufA[t] * B2;
+    bufA[t] *= A2;
+    __syncthreads();
+  }
+  T S = t + 1 < n ? bufB[t + 1] : T(0);  // S_{hi-1}: the later chunks applied to 0
+  for (int64_t j = hi - 1; j >= lo; --j) {
+    const int64_t i = order[j];
+    emit(j, S);
+    S = galloc[i] * (T(1) - uu[i]) + uu[i] * S;
   }
   __syncthreads();
 }

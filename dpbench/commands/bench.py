@@ -16,8 +16,6 @@ from dpbench.params import UsageError
 
 GOALS = {"train_speedup_vs_reference": 5.0, "train_speedup_vs_compiled": 1.5,
          "peak_memory_ratio_max": 1 / 3}
-# Peak memory bandwidth (bytes/s) of common GPUs, for the link-matrix bandwidth floor.
-BANDWIDTH = {"H100": 3.35e12, "H200": 4.8e12, "A100": 2.0e12, "L40": 0.86e12, "V100": 0.9e12}
 
 
 def _ints(text: str) -> list[int]:
@@ -29,11 +27,14 @@ def _ints(text: str) -> list[int]:
 
 def _ratios(rows) -> list[dict]:
     """Speedups and memory ratios against reference / compiled of the same config and mode."""
+    from dpbench.ops.dnc_bench import GRAPH
+
     by_key = {(json.dumps(r.config, sort_keys=True), r.impl, r.mode): r for r in rows}
     out = []
     for r in rows:
         key = json.dumps(r.config, sort_keys=True)
-        ref, comp = by_key.get((key, "reference", r.mode)), by_key.get((key, "compiled", r.mode))
+        base = "reference" + (GRAPH if r.impl.endswith(GRAPH) else "")   # graph vs graph
+        ref, comp = by_key.get((key, base, r.mode)), by_key.get((key, "compiled", r.mode))
         d = asdict(r)
         d["speedup_vs_reference"] = (ref.median_ms / r.median_ms
                                      if ref and ref.median_ms and r.median_ms else None)
@@ -55,7 +56,8 @@ def bench_dnc(args: argparse.Namespace) -> int:
     import torch
 
     from dpbench.ops import _loader
-    from dpbench.ops.dnc_bench import IMPLS, Config, link_traffic, measure
+    from dpbench.ops.dnc_bench import (GRAPH, IMPLS, Config, bandwidth_floor,
+                                       copy_bandwidth, measure)
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -65,30 +67,35 @@ def bench_dnc(args: argparse.Namespace) -> int:
     if bad := [i for i in impls if i not in IMPLS]:
         raise UsageError(f"unknown impl {bad[0]!r}; choose from {', '.join(IMPLS)}")
     status = _loader.fused_status(args.device)
-    if "fused" in impls and not status.available:
+    if args.device != "cuda" and (graphs := [i for i in impls if i.endswith(GRAPH)]):
+        raise UsageError(f"impl {graphs[0]!r} needs --device cuda (CUDA graphs)")
+    if not status.available and (fused := [i for i in impls if i.startswith("fused")]):
         print(f"dpbench bench: fused unavailable on {args.device} ({status.reason}); skipped")
-        impls.remove("fused")
-    rows = []
-    for b in _ints(args.batch):
-        for n in _ints(args.slots):
-            cfg = Config(b, n, args.word, args.heads, args.steps)
-            rows += measure(cfg, impls, args.device, args.repeats, memory=not args.no_memory,
-                            log=lambda msg: print(f"dpbench bench: {msg}", file=sys.stderr,
-                                                  flush=True))
+        impls = [i for i in impls if i not in fused]
+    rows, interrupted = [], False
+    try:   # Ctrl-C (or a time limit's SIGINT) keeps the configs measured so far
+        for b in _ints(args.batch):
+            for n in _ints(args.slots):
+                cfg = Config(b, n, args.word, args.heads, args.steps)
+                rows += measure(cfg, impls, args.device, args.repeats,
+                                memory=not args.no_memory,
+                                log=lambda msg: print(f"dpbench bench: {msg}", file=sys.stderr,
+                                                      flush=True))
+    except KeyboardInterrupt:
+        interrupted = True
+        print("dpbench bench: interrupted; reporting the configs measured so far",
+              file=sys.stderr)
     table = _ratios(rows)
     result = {"device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads(),
               "load_average": os.getloadavg(), "fused": status._asdict(), "goals": GOALS,
-              "rows": table}
+              "interrupted": interrupted, "rows": table}
     if args.device == "cuda":
-        name = torch.cuda.get_device_name()
-        bw = next((v for k, v in BANDWIDTH.items() if k in name), None)
-        result["gpu"] = {"name": name, "bandwidth_bytes_per_s": bw, "link_traffic": [
-            {**asdict(Config(b, n, args.word, args.heads, args.steps)), **link_traffic(
-                Config(b, n, args.word, args.heads, args.steps)),
-             "floor_ms_per_step_train": (None if bw is None else 1e3 * (
-                 link_traffic(Config(b, n))["forward_min_bytes"]
-                 + link_traffic(Config(b, n))["backward_min_bytes"]) / bw)}
-            for b in _ints(args.batch) for n in _ints(args.slots)]}
+        bandwidth = copy_bandwidth("cuda")
+        configs = [Config(b, n, args.word, args.heads, args.steps)
+                   for b in _ints(args.batch) for n in _ints(args.slots)]
+        result["gpu"] = {"name": torch.cuda.get_device_name(),
+                         "copy_bandwidth_bytes_per_s": bandwidth,
+                         "link_traffic": [bandwidth_floor(c, bandwidth, rows) for c in configs]}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -103,11 +110,21 @@ def bench_dnc(args: argparse.Namespace) -> int:
                    headers=["config", "impl", "mode", "median ms", "× vs ref", "× vs compiled",
                             "saved MB", "peak MB", "peak/ref", "error"]))
     if "gpu" in result:
-        for t in result["gpu"]["link_traffic"]:
-            print(f"B={t['batch']} N={t['slots']}: link bytes/step fwd {t['forward_kernel_bytes']} "
-                  f"(min {t['forward_min_bytes']}), bwd {t['backward_kernel_bytes']} "
-                  f"(min {t['backward_min_bytes']}); floor {_fmt(t['floor_ms_per_step_train'], '.4f')} "
-                  f"ms/step train at {result['gpu']['bandwidth_bytes_per_s']} B/s")
+        gpu = result["gpu"]
+        print(f"\n{gpu['name']}: measured copy bandwidth {gpu['copy_bandwidth_bytes_per_s'] / 1e12:.2f} "
+              "TB/s (read + write); link-matrix floor of the whole sequence (float32):")
+        print(tabulate([[f"B={t['batch']} N={t['slots']}", t["forward_min_bytes"],
+                         t["forward_min_bytes"] + t["backward_min_bytes"],
+                         _fmt(t["floor_forward_ms"], ".3f"), _fmt(t["fused_forward_ms"], ".3f"),
+                         _fmt(t["fused_forward_over_floor"], ".1f"),
+                         _fmt(t["fused_graph_forward_over_floor"], ".1f"),
+                         _fmt(t["floor_train_ms"], ".3f"), _fmt(t["fused_train_ms"], ".3f"),
+                         _fmt(t["fused_train_over_floor"], ".1f"),
+                         _fmt(t["fused_graph_train_over_floor"], ".1f")]
+                        for t in gpu["link_traffic"]],
+                       headers=["config", "fwd bytes/step", "train bytes/step", "fwd floor ms",
+                                "fused fwd ms", "× floor", "graph × floor", "train floor ms",
+                                "fused train ms", "× floor", "graph × floor"]))
     return 0
 
 
@@ -123,8 +140,10 @@ def add_parser(sub) -> None:
     d.add_argument("--heads", type=int, default=4, help="read heads R (default 4)")
     d.add_argument("--steps", type=int, default=64, help="sequence length T (default 64)")
     d.add_argument("--repeats", type=int, default=5, help="timed runs per cell (default 5)")
-    d.add_argument("--impls", default=",".join(("reference", "compiled", "fused")),
-                   help="comma-separated subset of reference,compiled,fused")
+    d.add_argument("--impls", default="reference,fused,compiled",
+                   help="comma-separated subset of reference, compiled, fused and (CUDA) "
+                        "reference+graph, fused+graph: the whole sequence replayed from a CUDA "
+                        "graph, i.e. device time without the host's per-op overhead")
     d.add_argument("--threads", type=int, default=0,
                    help="torch.set_num_threads for the timings (default: torch's default)")
     d.add_argument("--no-memory", action="store_true",

@@ -14,7 +14,7 @@ def report(args: argparse.Namespace) -> int:
     from dpbench.report.build import write_report
 
     out, rep = write_report(Path(args.run_dir), Path(args.out) if args.out else None, args.title,
-                            args.published)
+                            args.published, tuple(Path(r) for r in args.with_runs))
     if not args.quiet:
         print(rep.terminal)
     print(f"report: {out}")
@@ -32,4 +32,7 @@ def add_parser(sub) -> None:
     p.add_argument("--published", action="store_true",
                    help="add how-to-regenerate notes (for results/README.md)")
     p.add_argument("--quiet", action="store_true", help="print only the paths, not the tables")
+    p.add_argument("--with", dest="with_runs", action="append", default=[], metavar="RUN_DIR",
+                   help="another run (e.g. the same suite on another device) whose throughput joins "
+                        "the throughput table, with per-model device ratios; repeatable")
     p.set_defaults(func=report)

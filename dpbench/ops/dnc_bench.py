@@ -9,7 +9,11 @@ w.r.t. every interface tensor and a backward from the summed reads. Times are me
   ``saved_tensors_hooks`` count; exact, noise-free);
 * ``peak_mb`` (CPU) — resident-set high-water mark above the starting RSS of a fresh
   subprocess (``/proc/self/clear_refs`` ← 5, then ``VmHWM``; glibc's mmap threshold pinned so
-  freed blocks are returned); (CUDA) ``torch.cuda.max_memory_allocated`` above the start.
+  freed blocks are returned); (CUDA) ``torch.cuda.max_memory_allocated`` above the start,
+  in-process.
+
+On CUDA, :func:`copy_bandwidth` measures the device-to-device copy rate that
+:func:`link_traffic`'s bytes are divided by for the bandwidth floor.
 """
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ import torch
 from dpbench.ops import DNCInterface, dnc_access_step, initial_state
 from dpbench.ops.dnc_check import random_interface
 
-IMPLS = ("reference", "compiled", "fused")
+IMPLS = ("reference", "compiled", "fused", "reference+graph", "fused+graph")
+GRAPH = "+graph"   # suffix: the whole sequence captured in one CUDA graph and replayed
 
 
 @dataclass
@@ -61,6 +66,7 @@ def make_interfaces(cfg: Config, device: str, grad: bool, seed: int = 0) -> list
 
 
 def step_function(impl: str) -> Callable:
+    impl = impl.removesuffix(GRAPH)
     if impl == "compiled":
         from dpbench.ops.dnc_reference import dnc_access_step as ref
 
@@ -69,7 +75,7 @@ def step_function(impl: str) -> Callable:
 
 
 def run_sequence(step: Callable, cfg: Config, xs: list[DNCInterface], device: str,
-                 train: bool) -> None:
+                 train: bool, sync: bool = True) -> None:
     state = initial_state(cfg.batch, cfg.slots, cfg.word, cfg.heads, device=device)
     with torch.set_grad_enabled(train):
         total = 0.0
@@ -78,8 +84,43 @@ def run_sequence(step: Callable, cfg: Config, xs: list[DNCInterface], device: st
             total = total + reads.sum()
         if train:
             total.backward()
-    if device == "cuda":
+    if device == "cuda" and sync:
         torch.cuda.synchronize()
+
+
+def _clear_grads(xs: list[DNCInterface]) -> None:
+    for x in xs:
+        for t in x:
+            t.grad = None
+
+
+def time_graph(step: Callable, cfg: Config, xs, device: str, train: bool, repeats: int) -> list:
+    """Replays of one whole sequence (forward, and backward when ``train``) captured in a CUDA
+    graph, timed with CUDA events: the device time without the host's per-op overhead."""
+    if device != "cuda":
+        raise RuntimeError("CUDA graphs need --device cuda")
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):      # warm-up off the default stream, as capture requires
+        for _ in range(2):
+            _clear_grads(xs)
+            run_sequence(step, cfg, xs, device, train, sync=False)
+    torch.cuda.current_stream().wait_stream(side)
+    _clear_grads(xs)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        run_sequence(step, cfg, xs, device, train, sync=False)
+    graph.replay()
+    samples = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end))
+    del graph
+    return samples
 
 
 def saved_bytes(step: Callable, cfg: Config, xs: list[DNCInterface], device: str) -> int:
@@ -114,7 +155,10 @@ def time_runs(step: Callable, cfg: Config, xs, device: str, train: bool, repeats
 
 
 def peak_memory_mb(impl: str, cfg: Config, device: str) -> float:
-    """Peak memory of one training sequence, measured in a fresh subprocess."""
+    """Peak memory of one training sequence: on CUDA in this process (the allocator's own
+    counters reset cleanly), on CPU in a fresh subprocess (the RSS high-water mark does not)."""
+    if device == "cuda":
+        return _probe(impl, device, cfg)
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
     args = [sys.executable, "-m", "dpbench.ops.dnc_bench", impl, device, json.dumps(asdict(cfg))]
     out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
@@ -168,8 +212,12 @@ def measure(cfg: Config, impls, device: str, repeats: int, memory: bool,
                 log(f"B={cfg.batch} N={cfg.slots} {impl} {mode}")
             try:
                 xs = make_interfaces(cfg, device, grad=mode == "train")
-                row.samples_ms = time_runs(step, cfg, xs, device, mode == "train", repeats)
+                timer = time_graph if impl.endswith(GRAPH) else time_runs
+                row.samples_ms = timer(step, cfg, xs, device, mode == "train", repeats)
                 row.median_ms = statistics.median(row.samples_ms)
+                if impl.endswith(GRAPH):   # device time only: memory as without the graph
+                    rows.append(row)
+                    continue
                 if mode == "train" and impl != "compiled":   # hooks do not see inside
                     row.saved_mb = saved_bytes(step, cfg, xs, device) / 2**20   # compiled graphs
                 if mode == "train" and memory:
@@ -181,10 +229,53 @@ def measure(cfg: Config, impls, device: str, repeats: int, memory: bool,
 
 
 def link_traffic(cfg: Config, dtype_bytes: int = 4) -> dict:
-    """Link-matrix bytes per step: the minimum any implementation moves, and what ours move."""
+    """Link-matrix bytes per step: the minimum any implementation moves (forward: read
+    L_{t-1}, write L_t; backward: read L_{t-1} and ∂L_t, write ∂L_{t-1}), and what the fused
+    kernels move (the forward reads L_t back for the backward weighting, the backward reads
+    L_{t-1} and ∂L_t twice: once by rows, once by columns)."""
     nn = cfg.batch * cfg.slots * cfg.slots * dtype_bytes
     return {"forward_min_bytes": 2 * nn, "forward_kernel_bytes": 3 * nn,
             "backward_min_bytes": 3 * nn, "backward_kernel_bytes": 5 * nn}
+
+
+def copy_bandwidth(device: str = "cuda", nbytes: int = 1 << 30, repeats: int = 20) -> float:
+    """Device-to-device copy rate in bytes/s, counting bytes read plus bytes written (median
+    of ``repeats`` event-timed copies of ``nbytes`` after a warm-up)."""
+    src = torch.rand(nbytes // 4, device=device)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        dst.copy_(src)
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    del src, dst
+    torch.cuda.empty_cache()
+    return 2 * nbytes / statistics.median(times)
+
+
+def bandwidth_floor(cfg: Config, bandwidth: float, rows: list[Row]) -> dict:
+    """The link-traffic floor of a whole sequence (T steps) at ``bandwidth`` bytes/s, and how
+    far the fused kernels' measured times are from it (measured / floor; 1 = at the floor):
+    ``fused_*`` wall time with the host launching every op, ``fused_graph_*`` device time of
+    CUDA-graph replays (when measured)."""
+    t = link_traffic(cfg)
+    floor = {"forward": cfg.steps * t["forward_min_bytes"] / bandwidth * 1e3,
+             "train": cfg.steps * (t["forward_min_bytes"] + t["backward_min_bytes"])
+             / bandwidth * 1e3}
+    out = {**asdict(cfg), **t}
+    for impl in ("fused", "fused" + GRAPH):
+        times = {r.mode: r.median_ms for r in rows if r.impl == impl and r.config == asdict(cfg)}
+        key = impl.replace(GRAPH, "_graph")
+        for mode in ("forward", "train"):
+            out[f"floor_{mode}_ms"] = floor[mode]
+            out[f"{key}_{mode}_ms"] = times.get(mode)
+            out[f"{key}_{mode}_over_floor"] = (times[mode] / floor[mode]
+                                               if times.get(mode) else None)
+    return out
 
 
 if __name__ == "__main__":

@@ -88,13 +88,40 @@ def compare_with_reference(shape: tuple[int, int, int, int], dtype: torch.dtype,
             "grad_scale": max(scale for _, scale in grad.values())}
 
 
-def within_tolerance(result: dict, dtype: torch.dtype) -> list[str]:
+def within_tolerance(result: dict, dtype: torch.dtype, slots: int = 0) -> list[str]:
     """Names that miss the tolerance: forward relative error ≤ 1e-10 (float64) / 1e-5 (float32);
     gradients ≤ rtol·|ref| + atol·scale with (1e-10, 0) / (1e-4, 1e-6) — in float32,
     cancellation makes some gradients tiny, so their error is also measured against the
-    step's largest gradient."""
+    step's largest gradient. With ``slots`` = N given, the float32 forward tolerance grows to
+    the worst-case rounding of an N-term float32 sum, 2·N·2⁻²³, when that is larger (N ≳ 40):
+    the kernels and the reference sum the N slots in different orders."""
     f_tol, rtol, atol = (1e-10, 1e-10, 0.0) if dtype == torch.float64 else (1e-5, 1e-4, 1e-6)
+    if dtype == torch.float32 and slots:
+        f_tol = max(f_tol, 2 * slots * 2.0 ** -23)
     bad = [f"forward {k}: {v:.2e}" for k, v in result["forward"].items() if not v <= f_tol]
     bad += [f"grad {k}: {err:.2e}" for k, (err, ref) in result["grad"].items()
             if not err <= rtol * ref + atol * result["grad_scale"]]
     return bad
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python -m dpbench.ops.dnc_check [--device D] [--shape B,N,W,R] [--dtype f32|f64]``:
+    one fused step against the reference (a small case to run under compute-sanitizer);
+    prints the failures, exit 1 when any."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m dpbench.ops.dnc_check")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--shape", default="2,7,4,2", help="B,N,W,R (default 2,7,4,2)")
+    p.add_argument("--dtype", choices=["f32", "f64"], default="f64")
+    args = p.parse_args(argv)
+    shape = tuple(int(v) for v in args.shape.split(","))
+    dtype = torch.float64 if args.dtype == "f64" else torch.float32
+    bad = within_tolerance(compare_with_reference(shape, dtype, args.device), dtype)
+    print(f"dnc_check {args.device} B,N,W,R={shape} {args.dtype}: "
+          + ("ok" if not bad else "FAIL " + "; ".join(bad)))
+    return int(bool(bad))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

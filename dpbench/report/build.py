@@ -86,9 +86,12 @@ class _Writer:
         self.md += [line, ""]
 
 
-def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | None = None) -> Report:
+def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | None = None,
+                 with_runs: tuple[Path, ...] = ()) -> Report:
     """Tables and figures of the run in ``run_dir``; links relative to ``markdown_dir``
-    (default ``run_dir``). Raises :class:`dpbench.params.UsageError` for a bad run."""
+    (default ``run_dir``). ``with_runs``: other runs (e.g. the same suite on another device)
+    whose throughput joins the throughput table and a device-ratio table. Raises
+    :class:`dpbench.params.UsageError` for a bad run."""
     run_dir = Path(run_dir)
     doc = load_results(run_dir)
     if run_dir.is_file():  # the results.json itself was given
@@ -123,12 +126,18 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
             w.image(p, "accuracy vs lag")
         figures += recall_figs
 
-    cost = T.cost_table(trials)
+    cost_trials = trials + [t for other in with_runs for t in trials_of(load_results(Path(other)))]
+    cost = T.cost_table(cost_trials)
     if cost:
         w.section("Throughput and memory", "Median sequences/s over trials (training steps and batched "
                   "inference), speedup relative to lstm on the same device, peak memory (CPU: process RSS "
                   "high-water mark; CUDA: allocator peak).")
         w.table(cost)
+        if with_runs:
+            w.text("Throughput rows of other runs: " + ", ".join(f"`{Path(r).as_posix()}`" for r in with_runs)
+                   + " (throughput is only comparable with each run's hardware in mind: see each run's "
+                   "environment block).")
+            w.table(T.device_ratio_table(cost_trials), "The same models on two devices (other / cpu)")
         path = F.plot_cost(trials, fig_dir)
         w.image(path, "throughput and memory")
         figures += [path] if path else []
@@ -181,7 +190,7 @@ Numbers depend on the machine; throughput is only comparable on the same hardwar
 
 
 def write_report(run_dir: Path, out: Path | None = None, title: str | None = None,
-                 published: bool = False) -> tuple[Path, Report]:
+                 published: bool = False, with_runs: tuple[Path, ...] = ()) -> tuple[Path, Report]:
     """Build the report and write it to ``out`` (default ``RUN_DIR/report.md``).
 
     ``published`` adds :data:`PUBLISHED_PREAMBLE` (how to regenerate) under the title, for
@@ -191,7 +200,7 @@ def write_report(run_dir: Path, out: Path | None = None, title: str | None = Non
         run_dir = run_dir.parent
     out = Path(out) if out else run_dir / "report.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = build_report(run_dir, out.parent, title)
+    report = build_report(run_dir, out.parent, title, with_runs)
     if published:
         suite = (load_results(run_dir).get("config") or {}).get("suite", {}).get("name", "default")
         head, _, rest = report.markdown.partition("\n")

@@ -139,6 +139,29 @@ def cost_table(trials: Iterable[TrialResult]) -> Table | None:
     return headers, rows
 
 
+def device_ratio_table(trials: Iterable[TrialResult], base: str = "cpu") -> Table | None:
+    """Per model run on ``base`` and on another device: median training and inference
+    throughput on each and their ratio (other / base); None unless two devices are present."""
+    cost = cost_by_model(trials)
+    devices = sorted({dev for _, dev in cost if dev != base})
+    rows = []
+    for model in sorted({m for m, _ in cost}, key=natural_key):
+        ref = cost.get((model, base))
+        for dev in devices:
+            other = cost.get((model, dev))
+            if not ref or not other:
+                continue
+            row = [model, f"{dev} / {base}"]
+            for metric in ("train_seq_per_s", "infer_seq_per_s"):
+                a, b = ref.get(metric, math.nan), other.get(metric, math.nan)
+                row += [fmt(a), fmt(b), times(b / a if a else math.nan)]
+            rows.append(row)
+    if not rows:
+        return None
+    return ["model", "devices", f"train seq/s ({base})", "train seq/s (other)", "train ratio",
+            f"infer seq/s ({base})", "infer seq/s (other)", "infer ratio"], rows
+
+
 def times(x: float) -> str:
     """A speedup factor such as ``1.29×`` (``-`` when unknown)."""
     if not math.isfinite(x):

@@ -21,7 +21,9 @@ from dpbench.ops.dnc_check import (leaves, compare_with_reference, random_interf
 from dpbench.ops.dnc_reference import allocation_weighting
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-SHAPES = [(1, 1, 3, 1), (2, 7, 4, 2), (3, 64, 8, 3), (2, 257, 5, 2), (4, 16, 1, 4)]
+# (2, 33, 4, 9): more heads than one register block (4) and a ragged last chunk.
+SHAPES = [(1, 1, 3, 1), (2, 7, 4, 2), (3, 64, 8, 3), (2, 257, 5, 2), (4, 16, 1, 4),
+          (2, 33, 4, 9)]
 FIELDS = list(DNCState._fields) + ["reads"]
 
 

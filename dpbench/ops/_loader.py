@@ -34,7 +34,9 @@ from typing import NamedTuple, Optional
 import torch
 
 LIB_NAME = "dpbench_dnc"
-CFLAGS = ["-O3", "-fopenmp", "-march=native"]   # JIT only: the cache key names the CPU
+# JIT only: the cache key names the CPU. 512-bit vectors where the CPU has them (the link-row
+# loops work in 64-byte chunks; measured 5-10% on the backward on a Xeon with AVX-512).
+CFLAGS = ["-O3", "-fopenmp", "-march=native", "-mprefer-vector-width=512"]
 LDFLAGS = ["-fopenmp"]
 CUDA_FLAGS = ["-O3"]
 PREBUILT = Path(__file__).resolve().parent / "_prebuilt" / f"lib{LIB_NAME}.so"

@@ -9,7 +9,7 @@
 #   bash scripts/gpu_check.sh [OUTDIR]        # ~6-7 min on an H100 (budget: 8)
 #
 # Runs from a source checkout without installing (PYTHONPATH); needs torch with CUDA, ninja,
-# nvcc. DPBENCH_DNC_CUDA_VERSION=1|2 selects an earlier version of the CUDA kernels (compared here).
+# nvcc. DPBENCH_DNC_CUDA_VERSION=1 selects the first version of the CUDA kernels (compared here).
 # DEVICE, MAIN_SLOTS, GRID_SLOTS override the device and sizes (for a dry run on a CPU).
 set -u
 cd "$(dirname "$0")/.."
@@ -56,7 +56,7 @@ step bench_grid 120 "$PY" -m dpbench.cli bench dnc --device $DEVICE --json --bat
 if [ "$DEVICE" = cuda ]; then   # device time alone: each whole sequence replayed from a CUDA graph
   step bench_graph 90 "$PY" -m dpbench.cli bench dnc --device cuda --json --batch 1,16 --slots "$GRID_SLOTS" --impls reference+graph,fused+graph --no-memory
 fi
-for v in 2 1; do   # the earlier kernel versions, timed in the same session
+for v in 1; do   # the earlier kernel version(s), timed in the same session
   step bench_grid_v$v 45 env DPBENCH_DNC_CUDA_VERSION=$v "$PY" -m dpbench.cli bench dnc --device $DEVICE --json --batch 1,16 --slots "$GRID_SLOTS" --impls fused --no-memory
   step selftest_v$v 90 env DPBENCH_DNC_CUDA_VERSION=$v "$PY" -m dpbench.cli doctor --selftest --device $DEVICE
 done
@@ -71,7 +71,7 @@ step bench_main 150 "$PY" -m dpbench.cli bench dnc --device $DEVICE --json --bat
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1])
 print((out / "summary.txt").read_text())
-for name in ("bench_grid", "bench_graph", "bench_grid_v2", "bench_grid_v1", "bench_main"):
+for name in ("bench_grid", "bench_graph", "bench_grid_v1", "bench_main"):
     text = (out / f"{name}.log").read_text() if (out / f"{name}.log").exists() else ""
     try:
         data = json.loads(text[text.index("{"):text.rindex("}") + 1])

@@ -65,3 +65,23 @@ def test_json_output_has_every_impl_mode_and_ratio():
     assert all(r["median_ms"] > 0 and len(r["samples_ms"]) == 1 for r in cells.values())
     assert cells[("reference", "train")]["speedup_vs_reference"] == 1.0
     assert cells[("fused", "train")]["saved_mb"] > 0 and data["interrupted"] is False
+
+
+def test_checkpointed_chunks_give_the_same_gradients_and_save_less():
+    """``+ckpt`` recomputes chunks of ≈√T steps in the backward: identical gradients, fewer
+    saved bytes (one link per chunk boundary instead of one per step)."""
+    import torch
+
+    from dpbench.ops.dnc_bench import make_interfaces, run_sequence, saved_bytes, step_function
+
+    cfg = Config(2, 9, word=4, heads=2, steps=9)
+    grads = {}
+    for impl in ("reference", "reference+ckpt"):
+        xs = make_interfaces(cfg, "cpu", grad=True, seed=3)
+        run_sequence(step_function(impl), cfg, xs, "cpu", train=True)
+        grads[impl] = torch.cat([t.grad.flatten() for x in xs for t in x])
+    torch.testing.assert_close(grads["reference+ckpt"], grads["reference"], rtol=1e-5, atol=1e-6)
+    xs = make_interfaces(cfg, "cpu", grad=True)
+    plain = saved_bytes(step_function("reference"), cfg, xs, "cpu")
+    chunked = saved_bytes(step_function("reference+ckpt"), cfg, xs, "cpu")
+    assert chunked < plain / 3

@@ -2,12 +2,15 @@
 // step numbers and semantics as in dpbench/ops/dnc_reference.py, tie rule included).
 // CUDA headers only: raw pointers and a stream come from the torch bindings.
 //
-// Forward : write_kernel (grid B)  -> link_rows_kernel (grid N x B) -> link_cols_kernel
-//           (grid ceil(N/128) x B) -> read_kernel (grid R x B).
-// Backward: read_backward_kernel (B) -> link_backward_rows (N x B) -> link_backward_cols
-//           (ceil(N/128) x B) -> write_backward_kernel (B).
-// The N x N link is read twice in the forward (rows, columns) and its gradient rows/columns
-// twice in the backward; nothing of size N x N is stored besides the op's inputs/outputs.
+// Forward : write_kernel (grid B) -> link_rows_warp_kernel (ceil(N/8) x B) ->
+//           link_cols_tile_kernel (ceil(N/32) x B) -> read_kernel (R x B).
+// Backward: read_heads_backward (R x B) -> gmem_backward (ceil(NW/256) x B) ->
+//           link_backward_rows_warp (ceil(N/8) x B) -> link_backward_cols_tile (ceil(N/32) x B)
+//           -> write_rows_backward (ceil(N/8) x B) -> erase_add_backward (ceil(W/32) x B) ->
+//           write_tail_backward (B) -> write_content_gmem (ceil(NW/256) x B).
+// The N x N link is read twice in the forward (rows, columns) and L_{t-1} and dL_t twice in the
+// backward; nothing of size N x N is stored besides the op's inputs/outputs. Version 1
+// (DPBENCH_DNC_CUDA_VERSION=1, first_version()) is kept as the simple fallback.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -15,6 +18,7 @@
 
 #include "dnc_cuda.h"
 #include "dnc_cuda_device.cuh"
+#include "dnc_cuda_v1.cuh"
 
 namespace dpbench_dnc {
 namespace {
@@ -68,93 +72,9 @@ __global__ void write_kernel(Dims d, StepInputs<T> in, StepOutputs<T> out, T* ws
   }
 }
 
-template <typename T>
-__device__ T link_value(const T* L0, const T* ww, const T* p0, int64_t N, int64_t i, int64_t j) {
-  return i == j ? T(0) : (T(1) - ww[i] - ww[j]) * L0[i * N + j] + ww[i] * p0[j];
-}
-
-template <typename T>
-__global__ void link_rows_kernel(Dims d, StepInputs<T> in, StepOutputs<T> out) {
-  __shared__ T smem[33];
-  const int64_t i = blockIdx.x, b = blockIdx.y, N = d.N;
-  const T *L0 = in.link + b * N * N, *p0 = in.precedence + b * N;
-  const T *ww = out.write_weights + b * N, *wr0 = in.read_weights + b * d.R * N;
-  T* L = out.link + b * N * N;
-  for (int64_t j = threadIdx.x; j < N; j += blockDim.x) L[i * N + j] = link_value(L0, ww, p0, N, i, j);
-  Aux<T> aux(out.aux, d, b);
-  for (int64_t r = 0; r < d.R; ++r) {
-    T f = 0;
-    for (int64_t j = threadIdx.x; j < N; j += blockDim.x) f += L[i * N + j] * wr0[r * N + j];
-    f = block_reduce(f, smem);
-    if (threadIdx.x == 0) aux.F[r * N + i] = f;
-  }
-}
-
-template <typename T>
-__global__ void link_cols_kernel(Dims d, StepInputs<T> in, StepOutputs<T> out) {
-  const int64_t j = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y, N = d.N, R = d.R;
-  if (j >= N) return;
-  const T *L = out.link + b * N * N, *wr0 = in.read_weights + b * R * N;
-  T acc[kMaxR] = {};
-  for (int64_t i = 0; i < N; ++i) {
-    const T l = L[i * N + j];
-    for (int64_t r = 0; r < R; ++r) acc[r] += l * wr0[r * N + i];
-  }
-  Aux<T> aux(out.aux, d, b);
-  for (int64_t r = 0; r < R; ++r) aux.Bk[r * N + j] = acc[r];
-}
-
-// Version 2 of the link kernels. Rows: one warp per link row (8 rows per 256-thread block),
-// shuffle reductions only, no block barriers. Columns: 32-column tiles with 8 row phases per
-// block (coalesced 128-byte row segments, 8x the threads of one-thread-per-column), the phases
-// summed through shared memory.
-constexpr int kWarps = kBlock / 32;
-
-template <typename T>
-__device__ T warp_sum(T v) { return warp_reduce(v, false); }
-
-// Sum of v over the kWarps row phases of a (32 x kWarps) tile; the result is valid in phase 0.
-template <typename T>
-__device__ T phase_sum(T v, T (*tile)[32]) {
-  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
-  tile[ty][tx] = v;
-  __syncthreads();
-  T s = 0;
-  if (ty == 0)
-    for (int k = 0; k < kWarps; ++k) s += tile[k][tx];
-  __syncthreads();
-  return s;
-}
-
+// Forward link rows: a warp per row, restrict pointers, the row's w_i in a register.
 template <typename T>
 __global__ void link_rows_warp_kernel(Dims d, StepInputs<T> in, StepOutputs<T> out) {
-  const int lane = threadIdx.x & 31;
-  const int64_t i = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), b = blockIdx.y;
-  const int64_t N = d.N, R = d.R;
-  if (i >= N) return;  // the whole warp: no barriers below
-  const T *L0 = in.link + b * N * N, *p0 = in.precedence + b * N;
-  const T *ww = out.write_weights + b * N, *wr0 = in.read_weights + b * R * N;
-  T* L = out.link + b * N * N;
-  T f[kMaxR] = {};
-  for (int64_t j = lane; j < N; j += 32) {
-    const T l = link_value(L0, ww, p0, N, i, j);
-    L[i * N + j] = l;
-#pragma unroll
-    for (int r = 0; r < kMaxR; ++r)
-      if (r < R) f[r] += l * wr0[r * N + j];
-  }
-  Aux<T> aux(out.aux, d, b);
-#pragma unroll
-  for (int r = 0; r < kMaxR; ++r)
-    if (r < R) {
-      const T s = warp_sum(f[r]);
-      if (lane == 0) aux.F[r * N + i] = s;
-    }
-}
-
-// Version 3 of the forward link rows: restrict pointers, row invariant in a register.
-template <typename T>
-__global__ void link_rows_v3(Dims d, StepInputs<T> in, StepOutputs<T> out) {
   const int lane = threadIdx.x & 31;
   const int64_t i = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), b = blockIdx.y;
   const int64_t N = d.N, R = d.R;
@@ -224,209 +144,7 @@ __global__ void read_kernel(Dims d, StepInputs<T> in, StepOutputs<T> out) {
   }
 }
 
-// ---------------------------------------------------------------- backward workspace
-template <typename T>
-struct BackWs {  // per-sample scratch views (T values, then int order)
-  T *gM, *gwr, *gF, *gBk, *gdot, *gmn, *row_ww, *col_ww, *row_wr, *col_wr, *gww, *galloc, *gcw,
-      *gu, *uu, *prefix;
-  int* order;
-  static __host__ __device__ int64_t values(const Dims& d) {
-    return d.N * d.W + 5 * d.R * d.N + 10 * d.N;
-  }
-  __device__ BackWs(void* base, const Dims& d, int64_t b) {
-    const int64_t N = d.N, RN = d.R * d.N;
-    gM = static_cast<T*>(base) + b * values(d);
-    gwr = gM + N * d.W;
-    gF = gwr + RN;
-    gBk = gF + RN;
-    row_wr = gBk + RN;
-    col_wr = row_wr + RN;
-    gdot = col_wr + RN;
-    gmn = gdot + N;
-    row_ww = gmn + N;
-    col_ww = row_ww + N;
-    gww = col_ww + N;
-    galloc = gww + N;
-    gcw = galloc + N;
-    gu = gcw + N;
-    uu = gu + N;
-    prefix = uu + N;
-    order = reinterpret_cast<int*>(static_cast<T*>(base) + d.B * values(d)) + b * N;
-  }
-};
-
-// ---------------------------------------------------------------- backward kernels
-template <typename T>
-__global__ void read_backward_kernel(Dims d, StepInputs<T> in, StepOutputs<T> saved,
-                                     OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
-  __shared__ T smem[33];
-  const int64_t b = blockIdx.x, N = d.N, W = d.W, R = d.R;
-  BackWs<T> ws(ws_base, d, b);
-  const T *M = saved.memory + b * N * W, *wr = saved.read_weights + b * R * N;
-  const T* greads = g.reads ? g.reads + b * R * W : nullptr;
-  Aux<T> aux(saved.aux, d, b);
-  for (int64_t idx = threadIdx.x; idx < N * W; idx += blockDim.x) {
-    const int64_t i = idx / W, k = idx % W;
-    T acc = g.memory ? g.memory[b * N * W + idx] : T(0);
-    if (greads)
-      for (int64_t r = 0; r < R; ++r) acc += wr[r * N + i] * greads[r * W + k];
-    ws.gM[idx] = acc;
-  }
-  for (int64_t idx = threadIdx.x; idx < R * N; idx += blockDim.x) {
-    const int64_t r = idx / N, i = idx % N;
-    T acc = g.read_weights ? g.read_weights[b * R * N + idx] : T(0);
-    if (greads)
-      for (int64_t k = 0; k < W; ++k) acc += greads[r * W + k] * M[i * W + k];
-    ws.gwr[idx] = acc;
-  }
-  __syncthreads();
-  for (int64_t r = 0; r < R; ++r) {
-    const T* pi = in.read_modes + (b * R + r) * 3;
-    T sb = 0, sc = 0, sf = 0;
-    for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
-      const int64_t idx = r * N + i;
-      const T gw = ws.gwr[idx];
-      sb += gw * aux.Bk[idx];
-      sc += gw * aux.cr[idx];
-      sf += gw * aux.F[idx];
-      ws.gBk[idx] = pi[0] * gw;
-      ws.gF[idx] = pi[2] * gw;
-      ws.gwr[idx] = pi[1] * gw;  // now ∂/∂c^r
-    }
-    sb = block_reduce(sb, smem);
-    sc = block_reduce(sc, smem);
-    sf = block_reduce(sf, smem);
-    if (threadIdx.x == 0) {
-      T* gpi = gi.read_modes + (b * R + r) * 3;
-      gpi[0] = sb, gpi[1] = sc, gpi[2] = sf;
-    }
-    const T gbeta = content_backward(M, in.read_keys + (b * R + r) * W,
-                                     in.read_strengths[b * R + r], aux.cr + r * N,
-                                     ws.gwr + r * N, N, W, ws.gM,
-                                     gi.read_keys + (b * R + r) * W, ws.gdot, ws.gmn, smem);
-    if (threadIdx.x == 0) gi.read_strengths[b * R + r] = gbeta;
-  }
-}
-
-// ∂/∂L_t[i,j] (masked): the link's own gradient plus the directional reads' rank-2R term.
-template <typename T>
-__device__ T link_grad(const T* gL, const T* gF, const T* gBk, const T* wr0, int64_t N,
-                       int64_t R, int64_t i, int64_t j) {
-  if (i == j) return T(0);
-  T g = gL ? gL[i * N + j] : T(0);
-  for (int64_t r = 0; r < R; ++r) g += gF[r * N + i] * wr0[r * N + j] + wr0[r * N + i] * gBk[r * N + j];
-  return g;
-}
-
-template <typename T>
-__global__ void link_backward_rows(Dims d, StepInputs<T> in, StepOutputs<T> saved,
-                                   OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
-  __shared__ T smem[33];
-  const int64_t i = blockIdx.x, b = blockIdx.y, N = d.N, R = d.R;
-  BackWs<T> ws(ws_base, d, b);
-  const T *L0 = in.link + b * N * N, *p0 = in.precedence + b * N;
-  const T *ww = saved.write_weights + b * N, *wr0 = in.read_weights + b * R * N;
-  const T* gL = g.link ? g.link + b * N * N : nullptr;
-  T acc_ww = 0, acc_r[kMaxR] = {};
-  for (int64_t j = threadIdx.x; j < N; j += blockDim.x) {
-    const T gij = link_grad(gL, ws.gF, ws.gBk, wr0, N, R, i, j);
-    const T lij = link_value(L0, ww, p0, N, i, j);
-    gi.link[b * N * N + i * N + j] = gij * (T(1) - ww[i] - ww[j]);
-    acc_ww += gij * (p0[j] - L0[i * N + j]);
-    for (int64_t r = 0; r < R; ++r) acc_r[r] += lij * ws.gBk[r * N + j];
-  }
-  acc_ww = block_reduce(acc_ww, smem);
-  if (threadIdx.x == 0) ws.row_ww[i] = acc_ww;
-  for (int64_t r = 0; r < R; ++r) {
-    const T s = block_reduce(acc_r[r], smem);
-    if (threadIdx.x == 0) ws.row_wr[r * N + i] = s;
-  }
-}
-
-template <typename T>
-__global__ void link_backward_cols(Dims d, StepInputs<T> in, StepOutputs<T> saved,
-                                   OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
-  const int64_t j = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y, N = d.N, R = d.R;
-  if (j >= N) return;
-  BackWs<T> ws(ws_base, d, b);
-  const T *L0 = in.link + b * N * N, *p0 = in.precedence + b * N;
-  const T *ww = saved.write_weights + b * N, *wr0 = in.read_weights + b * R * N;
-  const T* gL = g.link ? g.link + b * N * N : nullptr;
-  T col_ww = 0, gp0 = 0, acc_r[kMaxR] = {};
-  for (int64_t i = 0; i < N; ++i) {
-    const T gij = link_grad(gL, ws.gF, ws.gBk, wr0, N, R, i, j);
-    const T lij = link_value(L0, ww, p0, N, i, j);
-    col_ww -= gij * L0[i * N + j];
-    gp0 += gij * ww[i];
-    for (int64_t r = 0; r < R; ++r) acc_r[r] += ws.gF[r * N + i] * lij;
-  }
-  ws.col_ww[j] = col_ww;
-  gi.precedence[b * N + j] = gp0;
-  for (int64_t r = 0; r < R; ++r) ws.col_wr[r * N + j] = acc_r[r];
-}
-
-template <typename T>
-__global__ void link_backward_rows_warp(Dims d, StepInputs<T> in, StepOutputs<T> saved,
-                                        OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
-  const int lane = threadIdx.x & 31;
-  const int64_t i = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), b = blockIdx.y;
-  const int64_t N = d.N, R = d.R;
-  if (i >= N) return;  // the whole warp
-  BackWs<T> ws(ws_base, d, b);
-  const T *L0 = in.link + b * N * N, *p0 = in.precedence + b * N;
-  const T *ww = saved.write_weights + b * N, *wr0 = in.read_weights + b * R * N;
-  const T* gL = g.link ? g.link + b * N * N : nullptr;
-  T acc_ww = 0, acc_r[kMaxR] = {};
-  for (int64_t j = lane; j < N; j += 32) {
-    const T gij = link_grad(gL, ws.gF, ws.gBk, wr0, N, R, i, j);
-    const T lij = link_value(L0, ww, p0, N, i, j);
-    gi.link[b * N * N + i * N + j] = gij * (T(1) - ww[i] - ww[j]);
-    acc_ww += gij * (p0[j] - L0[i * N + j]);
-#pragma unroll
-    for (int r = 0; r < kMaxR; ++r)
-      if (r < R) acc_r[r] += lij * ws.gBk[r * N + j];
-  }
-  acc_ww = warp_sum(acc_ww);
-  if (lane == 0) ws.row_ww[i] = acc_ww;
-#pragma unroll
-  for (int r = 0; r < kMaxR; ++r)
-    if (r < R) {
-      const T s = warp_sum(acc_r[r]);
-      if (lane == 0) ws.row_wr[r * N + i] = s;
-    }
-}
-
-template <typename T>
-__global__ void link_backward_cols_tile(Dims d, StepInputs<T> in, StepOutputs<T> saved,
-                                        OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
-  __shared__ T tile[kWarps][32];
-  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
-  const int64_t j = int64_t(blockIdx.x) * 32 + tx, b = blockIdx.y, N = d.N, R = d.R;
-  BackWs<T> ws(ws_base, d, b);
-  const T *L0 = in.link + b * N * N, *p0 = in.precedence + b * N;
-  const T *ww = saved.write_weights + b * N, *wr0 = in.read_weights + b * R * N;
-  const T* gL = g.link ? g.link + b * N * N : nullptr;
-  T col_ww = 0, gp0 = 0, acc_r[kMaxR] = {};
-  if (j < N)
-    for (int64_t i = ty; i < N; i += kWarps) {
-      const T gij = link_grad(gL, ws.gF, ws.gBk, wr0, N, R, i, j);
-      const T lij = link_value(L0, ww, p0, N, i, j);
-      col_ww -= gij * L0[i * N + j];
-      gp0 += gij * ww[i];
-#pragma unroll
-      for (int r = 0; r < kMaxR; ++r)
-        if (r < R) acc_r[r] += ws.gF[r * N + i] * lij;
-    }
-  col_ww = phase_sum(col_ww, tile);
-  gp0 = phase_sum(gp0, tile);
-  if (ty == 0 && j < N) ws.col_ww[j] = col_ww, gi.precedence[b * N + j] = gp0;
-  for (int r = 0; r < R; ++r) {
-    const T s = phase_sum(acc_r[r < kMaxR ? r : 0], tile);
-    if (ty == 0 && j < N) ws.col_wr[r * N + j] = s;
-  }
-}
-
-// ---------------------------------------------------------------- version 3 (backward)
+// ---------------------------------------------------------------- backward, current version
 // The read heads' backward on R x B blocks instead of B (one head per block); the memory
 // gradient, which sums over the heads, in its own elementwise kernel over every (slot, word).
 // Each head's content-backward row scalars (gdot, gmn) are parked in the row_wr / col_wr
@@ -451,25 +169,7 @@ __global__ void read_heads_backward(Dims d, StepInputs<T> in, StepOutputs<T> sav
     if (lane == 0) gw[i] = acc + (gwr_out ? gwr_out[i] : T(0));
   }
   __syncthreads();
-  const T* pi = in.read_modes + (b * R + r) * 3;
-  T sb = 0, sc = 0, sf = 0;
-  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
-    const int64_t idx = r * N + i;
-    const T gwv = gw[i];
-    sb += gwv * aux.Bk[idx];
-    sc += gwv * aux.cr[idx];
-    sf += gwv * aux.F[idx];
-    ws.gBk[idx] = pi[0] * gwv;
-    ws.gF[idx] = pi[2] * gwv;
-    gw[i] = pi[1] * gwv;  // now ∂/∂c^r
-  }
-  sb = block_reduce(sb, smem);
-  sc = block_reduce(sc, smem);
-  sf = block_reduce(sf, smem);
-  if (threadIdx.x == 0) {
-    T* gpi = gi.read_modes + (b * R + r) * 3;
-    gpi[0] = sb, gpi[1] = sc, gpi[2] = sf;
-  }
+  read_modes_backward(d, in, gi, ws, aux, b, r, smem);
   const T gbeta = content_backward_rows(M, in.read_keys + (b * R + r) * W,
                                         in.read_strengths[b * R + r], aux.cr + r * N, gw, N, W,
                                         gi.read_keys + (b * R + r) * W, ws.row_wr + r * N,
@@ -500,7 +200,7 @@ __global__ void gmem_backward(Dims d, StepInputs<T> in, StepOutputs<T> saved, Ou
 // Link backward with the row (resp. column) invariants held in registers and restrict
 // pointers, so each element costs 4 + 2R loads instead of ~6 + 4R.
 template <typename T>
-__global__ void link_backward_rows_v3(Dims d, StepInputs<T> in, StepOutputs<T> saved,
+__global__ void link_backward_rows_warp(Dims d, StepInputs<T> in, StepOutputs<T> saved,
                                       OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
   const int lane = threadIdx.x & 31;
   const int64_t i = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), b = blockIdx.y;
@@ -550,7 +250,7 @@ __global__ void link_backward_rows_v3(Dims d, StepInputs<T> in, StepOutputs<T> s
 }
 
 template <typename T>
-__global__ void link_backward_cols_v3(Dims d, StepInputs<T> in, StepOutputs<T> saved,
+__global__ void link_backward_cols_tile(Dims d, StepInputs<T> in, StepOutputs<T> saved,
                                       OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
   __shared__ T tile[kWarps][32];
   const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
@@ -599,143 +299,7 @@ __global__ void link_backward_cols_v3(Dims d, StepInputs<T> in, StepOutputs<T> s
     }
 }
 
-// What every version's write backward shares, per sample, given ws.gww without the precedence
-// term: the precedence (step 5's p_t), the gates, the write content weighting (step 3; its
-// memory-gradient update only when `memory_update`, else left to write_content_gmem), the
-// allocation through the recomputed sorted usage (step 2) and usage/retention (step 1).
-template <typename T>
-__device__ void write_backward_tail(const Dims& d, const StepInputs<T>& in,
-                                    const StepOutputs<T>& saved, const OutputGrads<T>& g,
-                                    const InputGrads<T>& gi, BackWs<T>& ws, int64_t b,
-                                    bool serial_scan, bool memory_update, T* smem, T* scanA,
-                                    T* scanB) {
-  const int64_t N = d.N, W = d.W, R = d.R;
-  Aux<T> aux(saved.aux, d, b);
-  const T *ww = saved.write_weights + b * N, *p0 = in.precedence + b * N;
-  const T* gp = g.precedence ? g.precedence + b * N : nullptr;
-  // Step 5, precedence p_t = (1 - Σw) p_{t-1} + w.
-  T wsum = 0, gpp = 0;
-  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
-    wsum += ww[i];
-    if (gp) gpp += gp[i] * p0[i];
-  }
-  wsum = block_reduce(wsum, smem);
-  gpp = block_reduce(gpp, smem);
-  if (gp)
-    for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
-      ws.gww[i] += gp[i] - gpp;
-      gi.precedence[b * N + i] += (T(1) - wsum) * gp[i];
-    }
-  // Gates: w = g_w (g_a a + (1 - g_a) c).
-  const T ga = in.allocation_gate[b], gwg = in.write_gate[b];
-  T ggw = 0, gga = 0;
-  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
-    const T gw = ws.gww[i], a = aux.alloc[i], c = aux.cw[i];
-    ggw += gw * (ga * a + (T(1) - ga) * c);
-    gga += gw * gwg * (a - c);
-    ws.galloc[i] = gw * gwg * ga;
-    ws.gcw[i] = gw * gwg * (T(1) - ga);
-  }
-  ggw = block_reduce(ggw, smem);
-  gga = block_reduce(gga, smem);
-  if (threadIdx.x == 0) gi.write_gate[b] = ggw, gi.allocation_gate[b] = gga;
-  // Step 3: write content weighting on M_{t-1}.
-  const T *M0 = in.memory + b * N * W, *key = in.write_key + b * W;
-  const T beta = in.write_strength[b];
-  const T gbeta = memory_update
-      ? content_backward(M0, key, beta, aux.cw, ws.gcw, N, W, gi.memory + b * N * W,
-                         gi.write_key + b * W, ws.gdot, ws.gmn, smem)
-      : content_backward_rows(M0, key, beta, aux.cw, ws.gcw, N, W, gi.write_key + b * W,
-                              ws.gdot, ws.gmn, smem);
-  if (threadIdx.x == 0) gi.write_strength[b] = gbeta;
-  // Step 2: allocation through the (recomputed) sorted usage.
-  T psi, q;
-  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
-    ws.uu[i] = T(kEps) + T(1.0 - kEps) * usage_at(in, d, b, i, &psi, &q);
-    ws.gu[i] = g.usage ? g.usage[b * N + i] : T(0);
-  }
-  __syncthreads();
-  rank_sort(ws.uu, N, ws.order);
-  if (serial_scan) {  // version 1: one thread
-    if (threadIdx.x == 0) {
-      T run = 1, suffix = 0;
-      for (int64_t j = 0; j < N; ++j) ws.prefix[j] = run, run *= ws.uu[ws.order[j]];
-      for (int64_t j = N - 1; j >= 0; --j) {
-        const int64_t i = ws.order[j];
-        ws.gu[i] += T(1.0 - kEps) * ws.prefix[j] * (suffix - ws.galloc[i]);
-        suffix = ws.galloc[i] * (T(1) - ws.uu[i]) + ws.uu[i] * suffix;
-      }
-    }
-    __syncthreads();
-  } else {  // the same recurrences as block scans; each j (so each slot) by one thread
-    sorted_prefix_products(ws.uu, ws.order, N, scanA,
-                           [&](int64_t j, T prefix) { ws.prefix[j] = prefix; });
-    sorted_suffix_affine(ws.uu, ws.galloc, ws.order, N, scanA, scanB, [&](int64_t j, T S) {
-      const int64_t i = ws.order[j];
-      ws.gu[i] += T(1.0 - kEps) * ws.prefix[j] * (S - ws.galloc[i]);
-    });
-  }
-  // Step 1: usage and retention.
-  const T *fg = in.free_gates + b * R, *wr0 = in.read_weights + b * R * N;
-  T acc_f[kMaxR] = {};
-  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
-    usage_at(in, d, b, i, &psi, &q);
-    const T gu = ws.gu[i], u0 = in.usage[b * N + i], w0 = in.write_weights[b * N + i];
-    gi.usage[b * N + i] = gu * psi * (T(1) - w0);
-    gi.write_weights[b * N + i] = gu * psi * (T(1) - u0);
-    for (int64_t r = 0; r < R; ++r) {
-      T excl = 1;
-      for (int64_t o = 0; o < R; ++o)
-        if (o != r) excl *= T(1) - fg[o] * wr0[o * N + i];
-      const T gpsi_excl = gu * q * excl;
-      acc_f[r] -= gpsi_excl * wr0[r * N + i];
-      gi.read_weights[(b * R + r) * N + i] =
-          ws.row_wr[r * N + i] + ws.col_wr[r * N + i] - gpsi_excl * fg[r];
-    }
-  }
-  for (int64_t r = 0; r < R; ++r) {
-    const T s = block_reduce(acc_f[r], smem);
-    if (threadIdx.x == 0) gi.free_gates[b * R + r] = s;
-  }
-}
-
-// Versions 1 and 2: the whole write backward on one block per sample.
-template <typename T>
-__global__ void write_backward_kernel(Dims d, StepInputs<T> in, StepOutputs<T> saved,
-                                      OutputGrads<T> g, InputGrads<T> gi, void* ws_base,
-                                      bool serial_scan) {
-  __shared__ T smem[33];
-  __shared__ T scanA[kBlock], scanB[kBlock];
-  const int64_t b = blockIdx.x, N = d.N, W = d.W;
-  BackWs<T> ws(ws_base, d, b);
-  const T* ww = saved.write_weights + b * N;
-  // Step 4, erase/add M_t = M_{t-1} (1 - w e^T) + w v^T, and the link's partial sums.
-  const T *M0 = in.memory + b * N * W, *e = in.erase + b * W, *v = in.write_vector + b * W;
-  T* gM0 = gi.memory + b * N * W;
-  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
-    T gw = (g.write_weights ? g.write_weights[b * N + i] : T(0)) + ws.row_ww[i] + ws.col_ww[i];
-    for (int64_t k = 0; k < W; ++k) {
-      const T gm = ws.gM[i * W + k], m0 = M0[i * W + k];
-      gM0[i * W + k] = gm * (T(1) - ww[i] * e[k]);
-      gw += gm * (v[k] - m0 * e[k]);
-    }
-    ws.gww[i] = gw;
-  }
-  for (int64_t k = threadIdx.x; k < W; k += blockDim.x) {
-    T ge = 0, gv = 0;
-    for (int64_t i = 0; i < N; ++i) {
-      const T gm = ws.gM[i * W + k];
-      ge -= gm * M0[i * W + k] * ww[i];
-      gv += gm * ww[i];
-    }
-    gi.erase[b * W + k] = ge;
-    gi.write_vector[b * W + k] = gv;
-  }
-  __syncthreads();
-  write_backward_tail(d, in, saved, g, gi, ws, b, serial_scan, true, smem, scanA, scanB);
-}
-
-// Version 3: step 4 spread over the GPU — a warp per memory row (∂M_{t-1} and the row's part of
+// Current version: step 4 spread over the GPU — a warp per memory row (∂M_{t-1} and the row's part of
 // ∂w), 32-word tiles for ∂e and ∂v — then the per-sample tail, then the write content
 // weighting's memory gradient as an elementwise kernel.
 template <typename T>
@@ -802,17 +366,18 @@ __global__ void write_content_gmem(Dims d, StepInputs<T> in, InputGrads<T> gi, v
       ws.gdot[i] * in.write_key[b * W + k] + ws.gmn[i] * in.memory[b * N * W + idx];
 }
 
-// DPBENCH_DNC_CUDA_VERSION selects the kernel version (default 3), kept to time against and as
-// fallbacks: 1 = one-thread allocation scans, one block per link row, one thread per link
-// column, one block per sample for the read heads' backward; 2 = block scans, a warp per link
-// row, 32-column tiles; 3 = 2 + the read heads' backward on R x B blocks, the memory gradients
-// and the erase/add backward spread over the GPU, link invariants held in registers.
-int kernel_version() {
-  static const int version = [] {
+// DPBENCH_DNC_CUDA_VERSION=1 selects the first version of the kernels, kept as the simple
+// fallback and to time against: one thread runs the allocation's product and suffix
+// recurrence, one 128-thread block per link row, one thread per link column, one block per
+// sample for the whole read and write backward. (Version 2, measured on the H100 and recorded
+// in results/kernels-h100/, was version 3's link kernels without the register-held invariants,
+// with the per-sample read and write backward.)
+bool first_version() {
+  static const bool v1 = [] {
     const char* v = std::getenv("DPBENCH_DNC_CUDA_VERSION");
-    return v != nullptr && (v[0] == '1' || v[0] == '2') ? v[0] - '0' : 3;
+    return v != nullptr && v[0] == '1';
   }();
-  return version;
+  return v1;
 }
 
 unsigned ceil_div(int64_t a, int64_t b) { return static_cast<unsigned>((a + b - 1) / b); }
@@ -834,19 +399,15 @@ cudaError_t forward_cuda(const Dims& d, const StepInputs<T>& in, const StepOutpu
   if (d.R > kMaxR) return cudaErrorInvalidValue;
   T* uu = static_cast<T*>(workspace);
   int* order = reinterpret_cast<int*>(uu + d.B * d.N);
-  const int version = kernel_version();
-  const bool v1 = version == 1;
+  const bool v1 = first_version();
   const dim3 heads(d.R, d.B);
   write_kernel<T><<<d.B, kBlock, 0, stream>>>(d, in, out, uu, order, v1);
   if (v1) {
-    link_rows_kernel<T><<<dim3(d.N, d.B), kRowBlock, 0, stream>>>(d, in, out);
-    link_cols_kernel<T><<<dim3(ceil_div(d.N, kRowBlock), d.B), kRowBlock, 0, stream>>>(d, in, out);
+    cuda_v1::link_rows_kernel<T><<<dim3(d.N, d.B), kRowBlock, 0, stream>>>(d, in, out);
+    cuda_v1::link_cols_kernel<T><<<dim3(ceil_div(d.N, kRowBlock), d.B), kRowBlock, 0, stream>>>(
+        d, in, out);
   } else {
-    const dim3 rows(ceil_div(d.N, kWarps), d.B);
-    if (version == 2)
-      link_rows_warp_kernel<T><<<rows, kBlock, 0, stream>>>(d, in, out);
-    else
-      link_rows_v3<T><<<rows, kBlock, 0, stream>>>(d, in, out);
+    link_rows_warp_kernel<T><<<dim3(ceil_div(d.N, kWarps), d.B), kBlock, 0, stream>>>(d, in, out);
     link_cols_tile_kernel<T><<<dim3(ceil_div(d.N, 32), d.B), kBlock, 0, stream>>>(d, in, out);
   }
   read_kernel<T><<<heads, kBlock, 0, stream>>>(d, in, out);
@@ -858,37 +419,28 @@ cudaError_t backward_cuda(const Dims& d, const StepInputs<T>& in, const StepOutp
                           const OutputGrads<T>& g, const InputGrads<T>& gi, void* workspace,
                           cudaStream_t stream) {
   if (d.R > kMaxR) return cudaErrorInvalidValue;
-  const int version = kernel_version();
-  const bool v1 = version == 1;
   const dim3 rows(ceil_div(d.N, kWarps), d.B), cols(ceil_div(d.N, 32), d.B);
-  if (version == 3) {
-    read_heads_backward<T><<<dim3(d.R, d.B), kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
-    gmem_backward<T><<<dim3(ceil_div(d.N * d.W, kBlock), d.B), kBlock, 0, stream>>>(
-        d, in, saved, g, workspace);
-    link_backward_rows_v3<T><<<rows, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
-    link_backward_cols_v3<T><<<cols, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
-  } else {
-    read_backward_kernel<T><<<d.B, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
-    if (v1) {
-      link_backward_rows<T><<<dim3(d.N, d.B), kRowBlock, 0, stream>>>(d, in, saved, g, gi,
-                                                                     workspace);
-      link_backward_cols<T><<<dim3(ceil_div(d.N, kRowBlock), d.B), kRowBlock, 0, stream>>>(
-          d, in, saved, g, gi, workspace);
-    } else {
-      link_backward_rows_warp<T><<<rows, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
-      link_backward_cols_tile<T><<<cols, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
-    }
+  const dim3 elems(ceil_div(d.N * d.W, kBlock), d.B);
+  if (first_version()) {
+    cuda_v1::read_backward_kernel<T><<<d.B, kBlock, 0, stream>>>(d, in, saved, g, gi,
+                                                                 workspace);
+    cuda_v1::link_backward_rows<T><<<dim3(d.N, d.B), kRowBlock, 0, stream>>>(d, in, saved, g, gi,
+                                                                   workspace);
+    cuda_v1::link_backward_cols<T><<<dim3(ceil_div(d.N, kRowBlock), d.B), kRowBlock, 0, stream>>>(
+        d, in, saved, g, gi, workspace);
+    cuda_v1::write_backward_kernel<T><<<d.B, kBlock, 0, stream>>>(d, in, saved, g, gi,
+                                                                  workspace, true);
+    return cudaGetLastError();
   }
-  if (version == 3) {
-    write_rows_backward<T><<<rows, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
-    erase_add_backward<T><<<dim3(ceil_div(d.W, 32), d.B), kBlock, 0, stream>>>(d, in, saved, gi,
-                                                                             workspace);
-    write_tail_backward<T><<<d.B, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
-    write_content_gmem<T><<<dim3(ceil_div(d.N * d.W, kBlock), d.B), kBlock, 0, stream>>>(
-        d, in, gi, workspace);
-  } else {
-    write_backward_kernel<T><<<d.B, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace, v1);
-  }
+  read_heads_backward<T><<<dim3(d.R, d.B), kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+  gmem_backward<T><<<elems, kBlock, 0, stream>>>(d, in, saved, g, workspace);
+  link_backward_rows_warp<T><<<rows, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+  link_backward_cols_tile<T><<<cols, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+  write_rows_backward<T><<<rows, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+  erase_add_backward<T><<<dim3(ceil_div(d.W, 32), d.B), kBlock, 0, stream>>>(d, in, saved, gi,
+                                                                           workspace);
+  write_tail_backward<T><<<d.B, kBlock, 0, stream>>>(d, in, saved, g, gi, workspace);
+  write_content_gmem<T><<<elems, kBlock, 0, stream>>>(d, in, gi, workspace);
   return cudaGetLastError();
 }
 

@@ -1,5 +1,7 @@
-// Device helpers of the CUDA DNC kernels (dnc_cuda.cu): block reductions, content weighting
-// forward/backward, usage, the (usage, index) rank sort and views of the aux buffer. CUDA headers only.
+// Device helpers of the CUDA DNC kernels (dnc_cuda.cu): block and warp reductions, content
+// weighting forward/backward, usage, the (usage, index) rank sort, the allocation's block scans,
+// views of the aux buffer and the backward workspace, link values/gradients and the per-sample
+// tail of the write backward shared by every kernel version. CUDA headers only.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -231,6 +233,204 @@ struct Aux {  // views of the per-sample aux buffer
     Bk = F + d.R * d.N;
   }
 };
+
+
+// ---------------------------------------------------------------- link, workspace, write tail
+// The current link kernels. Rows: one warp per link row (8 rows per 256-thread block),
+// shuffle reductions only, no block barriers. Columns: 32-column tiles with 8 row phases per
+// block (coalesced 128-byte row segments, 8x the threads of one-thread-per-column), the phases
+// summed through shared memory.
+constexpr int kWarps = kBlock / 32;
+
+template <typename T>
+__device__ T warp_sum(T v) { return warp_reduce(v, false); }
+
+// Sum of v over the kWarps row phases of a (32 x kWarps) tile; the result is valid in phase 0.
+template <typename T>
+__device__ T phase_sum(T v, T (*tile)[32]) {
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+  tile[ty][tx] = v;
+  __syncthreads();
+  T s = 0;
+  if (ty == 0)
+    for (int k = 0; k < kWarps; ++k) s += tile[k][tx];
+  __syncthreads();
+  return s;
+}
+
+template <typename T>
+__device__ T link_value(const T* L0, const T* ww, const T* p0, int64_t N, int64_t i, int64_t j) {
+  return i == j ? T(0) : (T(1) - ww[i] - ww[j]) * L0[i * N + j] + ww[i] * p0[j];
+}
+
+// ∂/∂L_t[i,j] (masked): the link's own gradient plus the directional reads' rank-2R term.
+template <typename T>
+__device__ T link_grad(const T* gL, const T* gF, const T* gBk, const T* wr0, int64_t N,
+                       int64_t R, int64_t i, int64_t j) {
+  if (i == j) return T(0);
+  T g = gL ? gL[i * N + j] : T(0);
+  for (int64_t r = 0; r < R; ++r) g += gF[r * N + i] * wr0[r * N + j] + wr0[r * N + i] * gBk[r * N + j];
+  return g;
+}
+
+template <typename T>
+struct BackWs {  // per-sample scratch views (T values, then int order)
+  T *gM, *gwr, *gF, *gBk, *gdot, *gmn, *row_ww, *col_ww, *row_wr, *col_wr, *gww, *galloc, *gcw,
+      *gu, *uu, *prefix;
+  int* order;
+  static __host__ __device__ int64_t values(const Dims& d) {
+    return d.N * d.W + 5 * d.R * d.N + 10 * d.N;
+  }
+  __device__ BackWs(void* base, const Dims& d, int64_t b) {
+    const int64_t N = d.N, RN = d.R * d.N;
+    gM = static_cast<T*>(base) + b * values(d);
+    gwr = gM + N * d.W;
+    gF = gwr + RN;
+    gBk = gF + RN;
+    row_wr = gBk + RN;
+    col_wr = row_wr + RN;
+    gdot = col_wr + RN;
+    gmn = gdot + N;
+    row_ww = gmn + N;
+    col_ww = row_ww + N;
+    gww = col_ww + N;
+    galloc = gww + N;
+    gcw = galloc + N;
+    gu = gcw + N;
+    uu = gu + N;
+    prefix = uu + N;
+    order = reinterpret_cast<int*>(static_cast<T*>(base) + d.B * values(d)) + b * N;
+  }
+};
+
+// Read-mode mixing w^r = π_0 b^r + π_1 c^r + π_2 f^r backward for head r, given gw = ∂/∂w^r
+// (ws.gwr row r): writes ∂π, ∂b (ws.gBk), ∂f (ws.gF) and turns gw into ∂/∂c^r.
+template <typename T>
+__device__ void read_modes_backward(const Dims& d, const StepInputs<T>& in,
+                                    const InputGrads<T>& gi, BackWs<T>& ws, const Aux<T>& aux,
+                                    int64_t b, int64_t r, T* smem) {
+  const int64_t N = d.N, R = d.R;
+  const T* pi = in.read_modes + (b * R + r) * 3;
+  T* gw = ws.gwr + r * N;
+  T sb = 0, sc = 0, sf = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+    const int64_t idx = r * N + i;
+    const T gwv = gw[i];
+    sb += gwv * aux.Bk[idx];
+    sc += gwv * aux.cr[idx];
+    sf += gwv * aux.F[idx];
+    ws.gBk[idx] = pi[0] * gwv;
+    ws.gF[idx] = pi[2] * gwv;
+    gw[i] = pi[1] * gwv;  // now ∂/∂c^r
+  }
+  sb = block_reduce(sb, smem);
+  sc = block_reduce(sc, smem);
+  sf = block_reduce(sf, smem);
+  if (threadIdx.x == 0) {
+    T* gpi = gi.read_modes + (b * R + r) * 3;
+    gpi[0] = sb, gpi[1] = sc, gpi[2] = sf;
+  }
+}
+
+// What every version's write backward shares, per sample, given ws.gww without the precedence
+// term: the precedence (step 5's p_t), the gates, the write content weighting (step 3; its
+// memory-gradient update only when `memory_update`, else left to write_content_gmem), the
+// allocation through the recomputed sorted usage (step 2) and usage/retention (step 1).
+template <typename T>
+__device__ void write_backward_tail(const Dims& d, const StepInputs<T>& in,
+                                    const StepOutputs<T>& saved, const OutputGrads<T>& g,
+                                    const InputGrads<T>& gi, BackWs<T>& ws, int64_t b,
+                                    bool serial_scan, bool memory_update, T* smem, T* scanA,
+                                    T* scanB) {
+  const int64_t N = d.N, W = d.W, R = d.R;
+  Aux<T> aux(saved.aux, d, b);
+  const T *ww = saved.write_weights + b * N, *p0 = in.precedence + b * N;
+  const T* gp = g.precedence ? g.precedence + b * N : nullptr;
+  // Step 5, precedence p_t = (1 - Σw) p_{t-1} + w.
+  T wsum = 0, gpp = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+    wsum += ww[i];
+    if (gp) gpp += gp[i] * p0[i];
+  }
+  wsum = block_reduce(wsum, smem);
+  gpp = block_reduce(gpp, smem);
+  if (gp)
+    for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+      ws.gww[i] += gp[i] - gpp;
+      gi.precedence[b * N + i] += (T(1) - wsum) * gp[i];
+    }
+  // Gates: w = g_w (g_a a + (1 - g_a) c).
+  const T ga = in.allocation_gate[b], gwg = in.write_gate[b];
+  T ggw = 0, gga = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+    const T gw = ws.gww[i], a = aux.alloc[i], c = aux.cw[i];
+    ggw += gw * (ga * a + (T(1) - ga) * c);
+    gga += gw * gwg * (a - c);
+    ws.galloc[i] = gw * gwg * ga;
+    ws.gcw[i] = gw * gwg * (T(1) - ga);
+  }
+  ggw = block_reduce(ggw, smem);
+  gga = block_reduce(gga, smem);
+  if (threadIdx.x == 0) gi.write_gate[b] = ggw, gi.allocation_gate[b] = gga;
+  // Step 3: write content weighting on M_{t-1}.
+  const T *M0 = in.memory + b * N * W, *key = in.write_key + b * W;
+  const T beta = in.write_strength[b];
+  const T gbeta = memory_update
+      ? content_backward(M0, key, beta, aux.cw, ws.gcw, N, W, gi.memory + b * N * W,
+                         gi.write_key + b * W, ws.gdot, ws.gmn, smem)
+      : content_backward_rows(M0, key, beta, aux.cw, ws.gcw, N, W, gi.write_key + b * W,
+                              ws.gdot, ws.gmn, smem);
+  if (threadIdx.x == 0) gi.write_strength[b] = gbeta;
+  // Step 2: allocation through the (recomputed) sorted usage.
+  T psi, q;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+    ws.uu[i] = T(kEps) + T(1.0 - kEps) * usage_at(in, d, b, i, &psi, &q);
+    ws.gu[i] = g.usage ? g.usage[b * N + i] : T(0);
+  }
+  __syncthreads();
+  rank_sort(ws.uu, N, ws.order);
+  if (serial_scan) {  // version 1: one thread
+    if (threadIdx.x == 0) {
+      T run = 1, suffix = 0;
+      for (int64_t j = 0; j < N; ++j) ws.prefix[j] = run, run *= ws.uu[ws.order[j]];
+      for (int64_t j = N - 1; j >= 0; --j) {
+        const int64_t i = ws.order[j];
+        ws.gu[i] += T(1.0 - kEps) * ws.prefix[j] * (suffix - ws.galloc[i]);
+        suffix = ws.galloc[i] * (T(1) - ws.uu[i]) + ws.uu[i] * suffix;
+      }
+    }
+    __syncthreads();
+  } else {  // the same recurrences as block scans; each j (so each slot) by one thread
+    sorted_prefix_products(ws.uu, ws.order, N, scanA,
+                           [&](int64_t j, T prefix) { ws.prefix[j] = prefix; });
+    sorted_suffix_affine(ws.uu, ws.galloc, ws.order, N, scanA, scanB, [&](int64_t j, T S) {
+      const int64_t i = ws.order[j];
+      ws.gu[i] += T(1.0 - kEps) * ws.prefix[j] * (S - ws.galloc[i]);
+    });
+  }
+  // Step 1: usage and retention.
+  const T *fg = in.free_gates + b * R, *wr0 = in.read_weights + b * R * N;
+  T acc_f[kMaxR] = {};
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+    usage_at(in, d, b, i, &psi, &q);
+    const T gu = ws.gu[i], u0 = in.usage[b * N + i], w0 = in.write_weights[b * N + i];
+    gi.usage[b * N + i] = gu * psi * (T(1) - w0);
+    gi.write_weights[b * N + i] = gu * psi * (T(1) - u0);
+    for (int64_t r = 0; r < R; ++r) {
+      T excl = 1;
+      for (int64_t o = 0; o < R; ++o)
+        if (o != r) excl *= T(1) - fg[o] * wr0[o * N + i];
+      const T gpsi_excl = gu * q * excl;
+      acc_f[r] -= gpsi_excl * wr0[r * N + i];
+      gi.read_weights[(b * R + r) * N + i] =
+          ws.row_wr[r * N + i] + ws.col_wr[r * N + i] - gpsi_excl * fg[r];
+    }
+  }
+  for (int64_t r = 0; r < R; ++r) {
+    const T s = block_reduce(acc_f[r], smem);
+    if (threadIdx.x == 0) gi.free_gates[b * R + r] = s;
+  }
+}
 
 }  // namespace cuda_detail
 }  // namespace dpbench_dnc

@@ -141,9 +141,11 @@ def add_parser(sub) -> None:
     d.add_argument("--steps", type=int, default=64, help="sequence length T (default 64)")
     d.add_argument("--repeats", type=int, default=5, help="timed runs per cell (default 5)")
     d.add_argument("--impls", default="reference,fused,compiled",
-                   help="comma-separated subset of reference, compiled, fused and (CUDA) "
-                        "reference+graph, fused+graph: the whole sequence replayed from a CUDA "
-                        "graph, i.e. device time without the host's per-op overhead")
+                   help="comma-separated subset of reference, compiled, fused; "
+                        "reference+ckpt, fused+ckpt: chunks of ≈√T steps recomputed in the "
+                        "backward (torch.utils.checkpoint: less memory, one more forward); "
+                        "(CUDA) reference+graph, fused+graph: the whole sequence replayed from a "
+                        "CUDA graph, i.e. device time without the host's per-op overhead")
     d.add_argument("--threads", type=int, default=0,
                    help="torch.set_num_threads for the timings (default: torch's default)")
     d.add_argument("--no-memory", action="store_true",

@@ -2,8 +2,10 @@
 ``torch.compile(reference)`` and the fused kernels, measured side by side in one run.
 
 A *forward* run is T steps under ``torch.no_grad``; a *train* run is T steps with gradients
-w.r.t. every interface tensor and a backward from the summed reads. Times are medians over
-``repeats`` runs after one warm-up (compiled: after compiling). Memory:
+w.r.t. every interface tensor and a backward from the summed reads. Suffixes: ``+ckpt`` runs
+the training sequence in checkpointed chunks of ≈√T steps (:func:`_checkpointed_chunks`),
+``+graph`` replays the whole sequence from a CUDA graph (:func:`time_graph`). Times are
+medians over ``repeats`` runs after one warm-up (compiled: after compiling). Memory:
 
 * ``saved_mb`` — bytes of distinct tensor storages autograd keeps for the backward (a
   ``saved_tensors_hooks`` count; exact, noise-free);
@@ -18,6 +20,7 @@ On CUDA, :func:`copy_bandwidth` measures the device-to-device copy rate that
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -28,11 +31,13 @@ from typing import Callable, Optional
 
 import torch
 
-from dpbench.ops import DNCInterface, dnc_access_step, initial_state
+from dpbench.ops import DNCInterface, DNCState, dnc_access_step, initial_state
 from dpbench.ops.dnc_check import random_interface
 
-IMPLS = ("reference", "compiled", "fused", "reference+graph", "fused+graph")
+IMPLS = ("reference", "compiled", "fused", "reference+ckpt", "fused+ckpt", "reference+graph",
+         "fused+graph")
 GRAPH = "+graph"   # suffix: the whole sequence captured in one CUDA graph and replayed
+CKPT = "+ckpt"     # suffix: chunks of ≈√T steps recomputed in the backward (checkpointing)
 
 
 @dataclass
@@ -66,22 +71,57 @@ def make_interfaces(cfg: Config, device: str, grad: bool, seed: int = 0) -> list
 
 
 def step_function(impl: str) -> Callable:
-    impl = impl.removesuffix(GRAPH)
-    if impl == "compiled":
+    """One access step of ``impl`` (suffixes stripped); ``+ckpt`` marks it for checkpointing."""
+    base = impl.removesuffix(GRAPH).removesuffix(CKPT)
+    if base == "compiled":
         from dpbench.ops.dnc_reference import dnc_access_step as ref
 
         return torch.compile(ref, dynamic=False)
-    return lambda s, x: dnc_access_step(s, x, impl=impl)
+
+    def step(s, x):
+        return dnc_access_step(s, x, impl=base)
+
+    step.checkpointed = impl.endswith(CKPT)
+    return step
+
+
+def _run_steps(step: Callable, state: DNCState, xs: list[DNCInterface]):
+    total = 0.0
+    for x in xs:
+        state, reads = step(state, x)
+        total = total + reads.sum()
+    return state, total
+
+
+def _checkpointed_chunks(step: Callable, state: DNCState, xs: list[DNCInterface]):
+    """The steps in chunks of ≈√T under ``torch.utils.checkpoint``: autograd keeps each
+    chunk's input state (one link per chunk) and recomputes the chunk in the backward, so the
+    peak holds ≈ T/k + k links instead of T, for one more forward pass."""
+    from torch.utils.checkpoint import checkpoint
+
+    every = max(1, round(math.sqrt(len(xs))))
+    n_state, n_x = len(DNCState._fields), len(DNCInterface._fields)
+
+    def chunk(*flat):
+        inner = [DNCInterface(*flat[j:j + n_x]) for j in range(n_state, len(flat), n_x)]
+        new, total = _run_steps(step, DNCState(*flat[:n_state]), inner)
+        return (*new, total)
+
+    total = 0.0
+    for c in range(0, len(xs), every):
+        out = checkpoint(chunk, *state, *[t for x in xs[c:c + every] for t in x],
+                         use_reentrant=False)
+        state, total = DNCState(*out[:n_state]), total + out[n_state]
+    return state, total
 
 
 def run_sequence(step: Callable, cfg: Config, xs: list[DNCInterface], device: str,
                  train: bool, sync: bool = True) -> None:
     state = initial_state(cfg.batch, cfg.slots, cfg.word, cfg.heads, device=device)
     with torch.set_grad_enabled(train):
-        total = 0.0
-        for x in xs:
-            state, reads = step(state, x)
-            total = total + reads.sum()
+        run = (_checkpointed_chunks if train and getattr(step, "checkpointed", False)
+               else _run_steps)
+        _, total = run(step, state, xs)
         if train:
             total.backward()
     if device == "cuda" and sync:
@@ -134,10 +174,8 @@ def saved_bytes(step: Callable, cfg: Config, xs: list[DNCInterface], device: str
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         state = initial_state(cfg.batch, cfg.slots, cfg.word, cfg.heads, device=device)
-        total = 0.0
-        for x in xs:
-            state, reads = step(state, x)
-            total = total + reads.sum()
+        run = _checkpointed_chunks if getattr(step, "checkpointed", False) else _run_steps
+        run(step, state, xs)
     return sum(seen.values())
 
 

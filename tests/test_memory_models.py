@@ -396,3 +396,32 @@ def test_memn2n_learns_copy_from_positions():
     torch.manual_seed(0)
     model = MemN2N(embed=32, **COPY_KW)
     assert copy_accuracy(model, steps=200, lr=1e-2) > 0.95
+
+
+@pytest.mark.parametrize("impl", ["reference", "fused"])
+def test_dnc_checkpointing_keeps_outputs_and_gradients_and_saves_less(registry, impl):
+    """``checkpoint=k`` recomputes chunks of k steps in the backward: the same outputs and
+    parameter gradients (float64), and autograd keeps fewer bytes (the links of the chunk
+    boundaries only)."""
+    grads, saved = {}, {}
+    for k in (0, 4):
+        model, x = build(registry, "dnc", "recall", impl=impl, checkpoint=k, memory_slots=16)
+        model, x = model.double(), x.double()
+        seen: dict[int, int] = {}
+
+        def pack(t):
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            y = model(x)
+        y.pow(2).sum().backward()
+        grads[k] = torch.cat([p.grad.flatten() for p in model.parameters()])
+        saved[k], out = sum(seen.values()), y.detach()
+        if k == 0:
+            reference_out = out
+    torch.testing.assert_close(out, reference_out, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grads[4], grads[0], rtol=1e-10, atol=1e-12)
+    assert saved[4] < 0.6 * saved[0]
+    with pytest.raises(ValueError, match="checkpoint"):
+        build(registry, "dnc", "recall", checkpoint=-1)

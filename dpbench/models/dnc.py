@@ -16,6 +16,7 @@ Paper-vs-code choices are listed in docs/memory.md and in :mod:`dpbench.ops.dnc_
 from __future__ import annotations
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
 from dpbench.hookspecs import hookimpl
@@ -73,6 +74,9 @@ class DNC(nn.Module):
     ``usage_stop_gradient=True`` detaches ``w^w_{t−1}`` in the usage update as deepmind/dnc
     does (default: the exact gradient of the paper's equations). ``impl`` is handed to
     :func:`dpbench.ops.dnc_access_step` unchanged (one of :data:`dpbench.ops.IMPLS`).
+    ``checkpoint=k > 0`` runs the steps in chunks of k under ``torch.utils.checkpoint`` when
+    gradients are on: the backward recomputes each chunk, so training keeps ≈ T/k + k link
+    matrices [B, N, N] instead of T (same outputs and gradients, one more forward pass).
 
     Shapes: ``x [B, T, input_size]`` → ``[B, output_steps, output_size]``; diagnostics
     ``"read_weights" [B, T, R, N]``, ``"write_weights" [B, T, N]``, ``"usage" [B, T, N]``.
@@ -82,12 +86,16 @@ class DNC(nn.Module):
         self, input_size: int, input_steps: int, output_size: int, output_steps: int,
         task: str, hidden_size: int = 64, memory_slots: int = 16, word_size: int = 8,
         read_heads: int = 2, impl: str = "reference", usage_stop_gradient: bool = False,
+        checkpoint: int = 0,
     ):
         super().__init__()
         if min(hidden_size, memory_slots, word_size, read_heads) < 1:
             raise ValueError("dnc needs hidden_size, memory_slots, word_size, read_heads >= 1")
         if impl not in IMPLS:
             raise ValueError(f"dnc impl {impl!r} not in {IMPLS}")
+        if checkpoint < 0:
+            raise ValueError(f"dnc checkpoint must be >= 0 (0: off), got {checkpoint}")
+        self.checkpoint = checkpoint
         self.memory_slots, self.word_size, self.read_heads = memory_slots, word_size, read_heads
         self.impl, self.usage_stop_gradient = impl, usage_stop_gradient
         self.controller = nn.LSTMCell(input_size + read_heads * word_size, hidden_size)
@@ -100,25 +108,41 @@ class DNC(nn.Module):
 
     def forward(self, x: torch.Tensor, diagnostics: dict | None = None) -> torch.Tensor:
         batch, steps = x.shape[0], x.shape[1]
-        state = self.initial_state(batch, x)
         h = x.new_zeros(batch, self.controller.hidden_size)
-        c = torch.zeros_like(h)
-        reads = x.new_zeros(batch, self.read_heads * self.word_size)
-        features, trace = [], []
-        for t in range(steps):
-            h, c = self.controller(torch.cat([x[:, t], reads], dim=-1), (h, c))
+        carry = (*self.initial_state(batch, x), h, torch.zeros_like(h),
+                 x.new_zeros(batch, self.read_heads * self.word_size))
+        trace: list | None = [] if diagnostics is not None else None
+        recompute = bool(self.checkpoint) and torch.is_grad_enabled() and trace is None
+        chunk = self.checkpoint if recompute else max(steps, 1)
+        features = []
+        for t0 in range(0, steps, chunk):
+            if recompute:   # the backward reruns the chunk instead of keeping its tensors
+                *carry, feats = torch.utils.checkpoint.checkpoint(
+                    self._steps, x[:, t0:t0 + chunk], *carry, use_reentrant=False)
+            else:
+                *carry, feats = self._steps(x[:, t0:t0 + chunk], *carry, trace=trace)
+            features.append(feats)
+        if diagnostics is not None:
+            for key, values in zip(("read_weights", "write_weights", "usage"), zip(*trace)):
+                diagnostics[key] = torch.stack(values, dim=1)
+        return self.head(torch.cat(features, dim=1))
+
+    def _steps(self, xs: torch.Tensor, *carry: torch.Tensor, trace: list | None = None):
+        """Steps over ``xs [B, k, D]`` from ``carry`` = (6 memory-state tensors, h, c, reads);
+        returns the new carry and the features ``[B, k, H + R·W]``."""
+        state, (h, c, reads) = DNCState(*carry[:6]), carry[6:]
+        features = []
+        for t in range(xs.shape[1]):
+            h, c = self.controller(torch.cat([xs[:, t], reads], dim=-1), (h, c))
             if self.usage_stop_gradient:
                 state = state._replace(write_weights=state.write_weights.detach())
             state, read_vectors = dnc_access_step(state, self.interface(h), impl=self.impl)
             reads = read_vectors.flatten(1)
             features.append(torch.cat([h, reads], dim=-1))
-            if diagnostics is not None:
+            if trace is not None:
                 trace.append((state.read_weights.detach(), state.write_weights.detach(),
                               state.usage.detach()))
-        if diagnostics is not None:
-            for key, values in zip(("read_weights", "write_weights", "usage"), zip(*trace)):
-                diagnostics[key] = torch.stack(values, dim=1)
-        return self.head(torch.stack(features, dim=1))
+        return (*state, h, c, reads, torch.stack(features, dim=1))
 
 
 def build_dnc(**kwargs) -> DNC:
@@ -133,6 +157,6 @@ def dpbench_register_models(register) -> None:
         citation="Graves et al. 2016, Hybrid computing using a neural network with dynamic external memory, Methods; seed ref. [8]",
         factory=build_dnc,
         defaults={"hidden_size": 64, "memory_slots": 16, "word_size": 8, "read_heads": 2,
-                  "impl": "reference", "usage_stop_gradient": False},
+                  "impl": "reference", "usage_stop_gradient": False, "checkpoint": 0},
         width="hidden_size", diagnostics=("read_weights", "write_weights", "usage"),
     ))

@@ -109,10 +109,11 @@ def test_opcheck(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_usage_ties_follow_documented_rule(device):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # float32: CPU radix sort
+def test_usage_ties_follow_documented_rule(device, dtype):
     """Equal usages: lower slot index allocated first, in the kernel as in the reference."""
-    state, x = _case((2, 9, 4, 2), torch.float64, device, seed=5)
-    tied = torch.tensor([0.5, 0.2, 0.2, 0.9, 0.2, 0.5, 0.7, 0.2, 0.3], dtype=torch.float64)
+    state, x = _case((2, 9, 4, 2), dtype, device, seed=5)
+    tied = torch.tensor([0.5, 0.2, 0.2, 0.9, 0.2, 0.5, 0.7, 0.2, 0.3], dtype=dtype)
     no_free = torch.zeros_like(x.free_gates)
     state = state._replace(usage=tied.expand(2, 9).to(device).contiguous(),
                            write_weights=torch.zeros_like(state.write_weights))
@@ -120,7 +121,8 @@ def test_usage_ties_follow_documented_rule(device):
                    allocation_gate=torch.ones_like(x.allocation_gate))
     new_ref, _ = dnc_access_step(state, x, impl="reference")
     new_fus, _ = dnc_access_step(state, x, impl="fused")
-    assert _rel(new_fus.write_weights, new_ref.write_weights) <= 1e-12
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    assert _rel(new_fus.write_weights, new_ref.write_weights) <= tol
     assert new_fus.write_weights.argmax(-1).tolist() == [1, 1]
     expected = allocation_weighting(tied.unsqueeze(0))[0]
     assert expected[1] > expected[2] > expected[4] > expected[7]

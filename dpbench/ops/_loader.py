@@ -51,9 +51,14 @@ class FusedStatus(NamedTuple):
 
 
 def source_dir() -> Path:
-    """``csrc/dnc`` next to the package (editable install) or ``$DPBENCH_CSRC``."""
+    """``$DPBENCH_CSRC``, else the repository's ``csrc/dnc`` (source checkout, editable
+    install), else the copy a wheel ships in ``dpbench/ops/_csrc/dnc`` (see ``setup.py``)."""
     env = os.environ.get("DPBENCH_CSRC")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "csrc" / "dnc"
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    checkout = here.parents[2] / "csrc" / "dnc"
+    return checkout if checkout.is_dir() else here.parent / "_csrc" / "dnc"
 
 
 def cache_root() -> Path:

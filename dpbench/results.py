@@ -114,6 +114,12 @@ class RunWriter:
             text = "".join(json.dumps(_clean(asdict(t)), sort_keys=True) + "\n" for t in self.trials)
             atomic_write(self.run_dir / "trials.jsonl", text)
 
+    def reload(self) -> None:
+        """Take the trials from ``trials.jsonl``, the durable log: after an interrupt that
+        landed between a trial's fsync and its in-memory append, the files agree again."""
+        if (self.run_dir / "trials.jsonl").exists():
+            self.trials = read_trials(self.run_dir)
+
     @property
     def finished_ids(self) -> set[str]:
         return {t.trial_id for t in self.trials}

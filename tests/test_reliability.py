@@ -15,7 +15,7 @@ from dpbench.cli import main
 from dpbench.harness.runner import run_suite
 from dpbench.harness.suite import parse_suite
 from dpbench.plugins import load_registry, set_registry
-from dpbench.results import read_trials
+from dpbench.results import TrialResult, read_trials
 from dpbench.specs import ModelSpec
 
 TIMING = {"train_seq_per_s", "infer_seq_per_s", "peak_memory_mb", "wall_time_s", "train_time_s"}
@@ -167,3 +167,17 @@ def test_ctrl_c_saves_finished_trials_and_says_how_to_resume(tmp_path):
     assert f"dpbench run --resume {run_dir}" in err
     assert len(read_trials(run_dir)) >= 1
     assert json.loads((run_dir / "results.json").read_text())["trials"]
+
+
+def test_interrupt_between_fsync_and_memory_keeps_the_files_in_agreement(tmp_path):
+    """A Ctrl-C that lands after a trial reached trials.jsonl but before the writer's list:
+    reload() makes results.json list it too."""
+    from dpbench.results import RunWriter
+
+    writer = RunWriter(tmp_path, "r", {}, {})
+    trial = TrialResult("t1", "lstm", {}, "lorenz", {}, 0, "cpu", "ok", None, metrics={"mse": 1.0})
+    writer.append(trial)
+    writer.trials.clear()            # as if the interrupt hit right after the fsync
+    writer.reload()
+    writer.write()
+    assert [t["trial_id"] for t in json.loads((tmp_path / "results.json").read_text())["trials"]] == ["t1"]

@@ -143,6 +143,7 @@ def run_suite(suite: Suite, registry: Registry, out: str | None = None, force: b
     try:
         run_trials(trials, registry, run_dir, writer, timeout, quiet, executor)
     except KeyboardInterrupt:
+        writer.reload()
         writer.derived = derived_metrics(writer.trials)
         writer.write()
         print(f"\ndpbench: interrupted; finished trials are saved. Resume with: dpbench run --resume {run_dir}",

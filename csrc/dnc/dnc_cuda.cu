@@ -76,7 +76,7 @@ __global__ void write_kernel(Dims d, StepInputs<T> in, StepOutputs<T> out, T* ws
 template <typename T>
 __global__ void link_rows_warp_kernel(Dims d, StepInputs<T> in, StepOutputs<T> out) {
   const int lane = threadIdx.x & 31;
-  const int64_t i = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), b = blockIdx.y;
+  const int64_t i = warp_row(), b = blockIdx.y;
   const int64_t N = d.N, R = d.R;
   if (i >= N) return;  // the whole warp
   const T* __restrict__ l0 = in.link + b * N * N + i * N;
@@ -93,13 +93,7 @@ __global__ void link_rows_warp_kernel(Dims d, StepInputs<T> in, StepOutputs<T> o
     for (int r = 0; r < kMaxR; ++r)
       if (r < R) f[r] += v * wr0[r * N + j];
   }
-  Aux<T> aux(out.aux, d, b);
-#pragma unroll
-  for (int r = 0; r < kMaxR; ++r)
-    if (r < R) {
-      const T s = warp_sum(f[r]);
-      if (lane == 0) aux.F[r * N + i] = s;
-    }
+  store_warp_sums(f, R, N, i, Aux<T>(out.aux, d, b).F);
 }
 
 template <typename T>
@@ -116,11 +110,7 @@ __global__ void link_cols_tile_kernel(Dims d, StepInputs<T> in, StepOutputs<T> o
       for (int r = 0; r < kMaxR; ++r)
         if (r < R) acc[r] += l * wr0[r * N + i];
     }
-  Aux<T> aux(out.aux, d, b);
-  for (int r = 0; r < R; ++r) {  // R is uniform across the block: the barriers are safe
-    const T s = phase_sum(acc[r < kMaxR ? r : 0], tile);
-    if (ty == 0 && j < N) aux.Bk[r * N + j] = s;
-  }
+  store_phase_sums(acc, R, N, j, j < N, tile, Aux<T>(out.aux, d, b).Bk);
 }
 
 template <typename T>
@@ -203,7 +193,7 @@ template <typename T>
 __global__ void link_backward_rows_warp(Dims d, StepInputs<T> in, StepOutputs<T> saved,
                                       OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
   const int lane = threadIdx.x & 31;
-  const int64_t i = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), b = blockIdx.y;
+  const int64_t i = warp_row(), b = blockIdx.y;
   const int64_t N = d.N, R = d.R;
   if (i >= N) return;  // the whole warp
   BackWs<T> ws(ws_base, d, b);
@@ -241,12 +231,7 @@ __global__ void link_backward_rows_warp(Dims d, StepInputs<T> in, StepOutputs<T>
   }
   acc_ww = warp_sum(acc_ww);
   if (lane == 0) ws.row_ww[i] = acc_ww;
-#pragma unroll
-  for (int r = 0; r < kMaxR; ++r)
-    if (r < R) {
-      const T s = warp_sum(acc_r[r]);
-      if (lane == 0) ws.row_wr[r * N + i] = s;
-    }
+  store_warp_sums(acc_r, R, N, i, ws.row_wr);
 }
 
 template <typename T>
@@ -291,12 +276,7 @@ __global__ void link_backward_cols_tile(Dims d, StepInputs<T> in, StepOutputs<T>
   col_ww = phase_sum(col_ww, tile);
   gp0 = phase_sum(gp0, tile);
   if (ty == 0 && col) ws.col_ww[j] = col_ww, gi.precedence[b * N + j] = gp0;
-#pragma unroll
-  for (int r = 0; r < kMaxR; ++r)
-    if (r < R) {  // R is uniform across the block: the barriers are safe
-      const T s = phase_sum(acc_r[r], tile);
-      if (ty == 0 && col) ws.col_wr[r * N + j] = s;
-    }
+  store_phase_sums(acc_r, R, N, j, col, tile, ws.col_wr);
 }
 
 // Current version: step 4 spread over the GPU — a warp per memory row (∂M_{t-1} and the row's part of
@@ -306,7 +286,7 @@ template <typename T>
 __global__ void write_rows_backward(Dims d, StepInputs<T> in, StepOutputs<T> saved,
                                     OutputGrads<T> g, InputGrads<T> gi, void* ws_base) {
   const int lane = threadIdx.x & 31;
-  const int64_t i = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), b = blockIdx.y;
+  const int64_t i = warp_row(), b = blockIdx.y;
   const int64_t N = d.N, W = d.W;
   if (i >= N) return;  // the whole warp
   BackWs<T> ws(ws_base, d, b);

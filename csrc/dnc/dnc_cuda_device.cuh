@@ -258,6 +258,35 @@ __device__ T phase_sum(T v, T (*tile)[32]) {
   return s;
 }
 
+// The link row this warp handles in the warp-per-row kernels (8 rows per 256-thread block).
+__device__ inline int64_t warp_row() {
+  return int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+}
+
+// out[r N + i] = Σ over the warp of acc[r], for the R heads (lane 0 writes).
+template <typename T>
+__device__ void store_warp_sums(const T (&acc)[kMaxR], int64_t R, int64_t N, int64_t i, T* out) {
+#pragma unroll
+  for (int r = 0; r < kMaxR; ++r)
+    if (r < R) {
+      const T s = warp_sum(acc[r]);
+      if ((threadIdx.x & 31) == 0) out[r * N + i] = s;
+    }
+}
+
+// out[r N + j] = Σ over the tile's row phases of acc[r], for the R heads (phase 0 writes
+// where `valid`). Every thread of the block must call it: it has barriers.
+template <typename T>
+__device__ void store_phase_sums(const T (&acc)[kMaxR], int64_t R, int64_t N, int64_t j,
+                                 bool valid, T (*tile)[32], T* out) {
+#pragma unroll
+  for (int r = 0; r < kMaxR; ++r)
+    if (r < R) {  // R is uniform across the block: the barriers are safe
+      const T s = phase_sum(acc[r], tile);
+      if ((threadIdx.x >> 5) == 0 && valid) out[r * N + j] = s;
+    }
+}
+
 template <typename T>
 __device__ T link_value(const T* L0, const T* ww, const T* p0, int64_t N, int64_t i, int64_t j) {
   return i == j ? T(0) : (T(1) - ww[i] - ww[j]) * L0[i * N + j] + ww[i] * p0[j];

@@ -20,6 +20,8 @@ from torch import Tensor
 
 from dpbench.ops.dnc_reference import DNCInterface, DNCState, initial_state
 from dpbench.ops.dnc_reference import dnc_access_step as reference_access_step
+from dpbench.ops import _loader  # noqa: E402 - after the reference (no cycle)
+from dpbench.ops.dnc_ops import fused_access_step  # noqa: E402
 
 __all__ = ["DNCState", "DNCInterface", "initial_state", "dnc_access_step", "IMPLS"]
 
@@ -37,15 +39,11 @@ def dnc_access_step(state: DNCState, interface: DNCInterface,
         return reference_access_step(state, interface)
     if impl not in IMPLS:
         raise ValueError(f"impl {impl!r} not in {IMPLS}")
-    from dpbench.ops import _loader
-
     device_type, dtype = state.memory.device.type, state.memory.dtype
     status = _loader.fused_status(device_type)
     reason = status.reason if not status.available else (
         "" if dtype in (torch.float32, torch.float64) else f"{dtype} (kernels: float32/float64)")
     if not reason:
-        from dpbench.ops.dnc_ops import fused_access_step
-
         return fused_access_step(state, interface)
     if impl == "fused":
         raise RuntimeError(f"fused DNC kernels unavailable on {device_type}: {reason}")

@@ -93,6 +93,11 @@ def _run_steps(step: Callable, state: DNCState, xs: list[DNCInterface]):
     return state, total
 
 
+def _runner(step: Callable, train: bool) -> Callable:
+    """How a sequence runs: in checkpointed chunks for a ``+ckpt`` step while training."""
+    return _checkpointed_chunks if train and getattr(step, "checkpointed", False) else _run_steps
+
+
 def _checkpointed_chunks(step: Callable, state: DNCState, xs: list[DNCInterface]):
     """The steps in chunks of ≈√T under ``torch.utils.checkpoint``: autograd keeps each
     chunk's input state (one link per chunk) and recomputes the chunk in the backward, so the
@@ -119,9 +124,7 @@ def run_sequence(step: Callable, cfg: Config, xs: list[DNCInterface], device: st
                  train: bool, sync: bool = True) -> None:
     state = initial_state(cfg.batch, cfg.slots, cfg.word, cfg.heads, device=device)
     with torch.set_grad_enabled(train):
-        run = (_checkpointed_chunks if train and getattr(step, "checkpointed", False)
-               else _run_steps)
-        _, total = run(step, state, xs)
+        _, total = _runner(step, train)(step, state, xs)
         if train:
             total.backward()
     if device == "cuda" and sync:
@@ -132,6 +135,16 @@ def _clear_grads(xs: list[DNCInterface]) -> None:
     for x in xs:
         for t in x:
             t.grad = None
+
+
+def _event_ms(work: Callable[[], object]) -> float:
+    """Device time of ``work`` on the current CUDA stream, in ms (CUDA events)."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    work()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end)
 
 
 def time_graph(step: Callable, cfg: Config, xs, device: str, train: bool, repeats: int) -> list:
@@ -151,14 +164,7 @@ def time_graph(step: Callable, cfg: Config, xs, device: str, train: bool, repeat
     with torch.cuda.graph(graph):
         run_sequence(step, cfg, xs, device, train, sync=False)
     graph.replay()
-    samples = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end))
+    samples = [_event_ms(graph.replay) for _ in range(repeats)]
     del graph
     return samples
 
@@ -174,8 +180,7 @@ def saved_bytes(step: Callable, cfg: Config, xs: list[DNCInterface], device: str
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         state = initial_state(cfg.batch, cfg.slots, cfg.word, cfg.heads, device=device)
-        run = _checkpointed_chunks if getattr(step, "checkpointed", False) else _run_steps
-        run(step, state, xs)
+        _runner(step, train=True)(step, state, xs)
     return sum(seen.values())
 
 
@@ -183,9 +188,7 @@ def time_runs(step: Callable, cfg: Config, xs, device: str, train: bool, repeats
     run_sequence(step, cfg, xs, device, train)   # warm-up (and compile)
     samples = []
     for _ in range(repeats):
-        for x in xs:
-            for t in x:
-                t.grad = None
+        _clear_grads(xs)
         start = time.perf_counter()
         run_sequence(step, cfg, xs, device, train)
         samples.append((time.perf_counter() - start) * 1e3)
@@ -218,9 +221,7 @@ def _probe(impl: str, device: str, cfg: Config) -> float:
     step = step_function(impl)
     xs = make_interfaces(cfg, device, grad=True)
     run_sequence(step, cfg, xs, device, train=True)
-    for x in xs:
-        for t in x:
-            t.grad = None
+    _clear_grads(xs)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
@@ -282,14 +283,7 @@ def copy_bandwidth(device: str = "cuda", nbytes: int = 1 << 30, repeats: int = 2
     src = torch.rand(nbytes // 4, device=device)
     dst = torch.empty_like(src)
     dst.copy_(src)
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        dst.copy_(src)
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
+    times = [_event_ms(lambda: dst.copy_(src)) / 1e3 for _ in range(repeats)]
     del src, dst
     torch.cuda.empty_cache()
     return 2 * nbytes / statistics.median(times)

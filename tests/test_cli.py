@@ -64,6 +64,13 @@ def test_run_refuses_to_overwrite_a_run_directory(tmp_path):
     assert out.returncode == 2 and "--resume" in out.stderr and "--force" in out.stderr
 
 
+@pytest.mark.parametrize("flag", [["--device", "cpu"], ["--steps", "5"], ["--save-attention", "2"]])
+def test_resume_refuses_settings_it_would_ignore(tmp_path, flag):
+    out = run_cli("run", "--resume", str(tmp_path), *flag)
+    assert out.returncode == 2 and flag[0] in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
 def test_help_everywhere():
     for args in (["--help"], ["run", "--help"], ["list", "--help"], ["plugins", "--help"]):
         out = run_cli(*args)

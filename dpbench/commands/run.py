@@ -65,8 +65,14 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     registry = get_registry()
     if args.resume:
-        if args.suite or args.models or args.datasets or args.seeds or args.out:
-            raise UsageError("--resume takes the run's own configuration; drop --suite/--models/--datasets/--seeds/--out")
+        given = [flag for flag, value in (("--suite", args.suite), ("--models", args.models),
+                                          ("--datasets", args.datasets), ("--seeds", args.seeds),
+                                          ("--out", args.out), ("--device", args.device),
+                                          ("--steps", args.steps), ("--save-attention", args.save_attention))
+                 if value]
+        if given:
+            raise UsageError(f"--resume takes the run's own configuration; drop {', '.join(given)} "
+                             "(resume accepts --trial-timeout, --executor, --jobs, --threads, --quiet)")
         config = load_run_config(args.resume)
         suite = suite_from_dict(config.get("suite", {}))
         options = config.get("options", {})

@@ -56,6 +56,25 @@ class EvalConfig:
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
 
+# The settings hashed into every trial id (those of id scheme 1); see Trial.trial_id.
+ID_TRAIN_FIELDS = ("steps", "batch_size", "lr", "optimizer", "weight_decay", "clip", "eval_every",
+                   "param_budget", "budget_tolerance", "timing_chunk")
+ID_EVAL_FIELDS = ("rollout_steps", "rollout_starts", "vpt_threshold", "timing_repeats",
+                  "eval_batch_size", "save_diagnostics", "gradient_sensitivity")
+
+
+def _fields_of(cfg: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The id-scheme-1 settings of ``cfg``, in declaration order (a field dropped since is skipped)."""
+    values = asdict(cfg)
+    return {k: values[k] for k in names if k in values}
+
+
+def _non_default(cfg: Any, hashed: tuple[str, ...]) -> dict[str, Any]:
+    """Settings of ``cfg`` outside ``hashed`` whose value differs from the dataclass default."""
+    default = asdict(type(cfg)())
+    return {k: v for k, v in asdict(cfg).items() if k not in hashed and v != default.get(k)}
+
+
 @dataclass(frozen=True)
 class Trial:
     """One (model, dataset, seed, device) cell of the comparison."""
@@ -72,13 +91,21 @@ class Trial:
 
     @property
     def trial_id(self) -> str:
-        """Stable id from everything that defines the trial (used to resume runs)."""
-        text = json.dumps(
-            [self.model, sorted(self.model_params.items()), self.dataset,
-             sorted(self.dataset_params.items()), self.seed, self.device,
-             asdict(self.train), asdict(self.eval)], default=str,
-        )
-        return hashlib.sha1(text.encode()).hexdigest()[:12]
+        """Stable id from everything that defines the trial (used to resume runs).
+
+        The settings that existed when run directories were first written
+        (:data:`ID_TRAIN_FIELDS`, :data:`ID_EVAL_FIELDS`) are always hashed, exactly as then;
+        a setting added later enters the hash only when it differs from its default. So a
+        new setting with a default leaves every existing id, and every old run directory's
+        ``--resume``, unchanged.
+        """
+        parts: list[Any] = [self.model, sorted(self.model_params.items()), self.dataset,
+                            sorted(self.dataset_params.items()), self.seed, self.device,
+                            _fields_of(self.train, ID_TRAIN_FIELDS), _fields_of(self.eval, ID_EVAL_FIELDS)]
+        extra = {**_non_default(self.train, ID_TRAIN_FIELDS), **_non_default(self.eval, ID_EVAL_FIELDS)}
+        if extra:
+            parts.append(sorted(extra.items()))
+        return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()[:12]
 
     def result(self, status: str = "ok", error: str | None = None, **measured: Any) -> TrialResult:
         """A :class:`~dpbench.results.TrialResult` carrying this trial's identity."""

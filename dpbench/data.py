@@ -100,9 +100,30 @@ class RecallSplits:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+class TestSplitSealed(RuntimeError):
+    """The test split was read while sealed (during tuning, before the final fit)."""
+
+
+class _Sealed:
+    """Stands in for the test split or test series while they are sealed: any read raises
+    :class:`TestSplitSealed`."""
+
+    def __init__(self, what: str):
+        object.__setattr__(self, "_what", what)
+
+    def _refuse(self, *_: Any) -> Any:
+        raise TestSplitSealed(f"the {object.__getattribute__(self, '_what')} was read while sealed (tuning sees train and val only)")
+
+    def __getattr__(self, name: str) -> Any:
+        return self._refuse()
+
+    __len__ = __getitem__ = __iter__ = __array__ = _refuse
+
+
 @dataclass
 class TaskData:
-    """Everything a trial needs from a dataset."""
+    """Everything a trial needs from a dataset. :meth:`seal_test` hides the test split
+    (tuning), :meth:`unseal_test` gives it back (the final fit)."""
 
     name: str
     params: dict[str, Any]
@@ -121,6 +142,22 @@ class TaskData:
     #: forecast only: indices of the predicted (non-exogenous) columns within ``D_in``
     target_index: list[int] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
+
+    def seal_test(self) -> None:
+        """From now on reading ``test`` or ``test_series`` raises :class:`TestSplitSealed`."""
+        if not isinstance(self.test, _Sealed):
+            self._unsealed = (self.test, self.test_series)
+            self.test = _Sealed("test split")  # type: ignore[assignment]
+            if self.test_series is not None:
+                self.test_series = _Sealed("test series")  # type: ignore[assignment]
+
+    def unseal_test(self) -> None:
+        if isinstance(self.test, _Sealed):
+            self.test, self.test_series = self._unsealed
+
+    @property
+    def test_sealed(self) -> bool:
+        return isinstance(self.test, _Sealed)
 
     @property
     def dt(self) -> float | None:

@@ -13,7 +13,7 @@ from tabulate import tabulate
 
 from dpbench.harness.executors import EXECUTORS, make_executor
 from dpbench.harness.runner import load_run_config, run_suite
-from dpbench.harness.suite import load_suite, override, suite_from_dict
+from dpbench.harness.suite import load_suite, override, scale_budget, suite_from_dict
 from dpbench.harness.summary import failures, summary_rows
 from dpbench.params import UsageError
 from dpbench.plugins import get_registry
@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         given = [flag for flag, value in (("--suite", args.suite), ("--models", args.models),
                                           ("--datasets", args.datasets), ("--seeds", args.seeds),
                                           ("--out", args.out), ("--device", args.device),
-                                          ("--steps", args.steps), ("--save-attention", args.save_attention))
+                                          ("--steps", args.steps), ("--save-attention", args.save_attention),
+                                          ("--budget-scale", args.budget_scale))
                  if value]
         if given:
             raise UsageError(f"--resume takes the run's own configuration; drop {', '.join(given)} "
@@ -84,11 +85,15 @@ def run(args: argparse.Namespace) -> int:
 
             suite = replace(suite, blocks=tuple(
                 replace(b, eval=replace(b.eval, save_diagnostics=args.save_attention)) for b in suite.blocks))
-        options = {"trial_timeout": args.trial_timeout, "allow_failures": args.allow_failures}
+        if args.budget_scale is not None:
+            suite = scale_budget(suite, args.budget_scale)
+        options = {"trial_timeout": args.trial_timeout, "allow_failures": args.allow_failures,
+                   "budget_scale": args.budget_scale or 1.0}
     timeout = args.trial_timeout or options.get("trial_timeout")
     executor = make_executor(args.executor, args.jobs, args.ray_address)
     run_dir, writer, _ = run_suite(suite, registry, out=args.out, force=args.force, resume=args.resume,
-                                   timeout=timeout, quiet=args.quiet, options=options, executor=executor)
+                                   timeout=timeout, quiet=args.quiet, options=options, executor=executor,
+                                   jobs=max(args.jobs, 1))
     print_summary(writer.trials, writer.derived)  # derived already computed by the runner
     print(f"\nresults: {run_dir / 'results.csv'}  {run_dir / 'results.json'}")
     if failures(writer.trials) and not (args.allow_failures or options.get("allow_failures")):
@@ -105,6 +110,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seeds", type=_count, help="number of seeds (0..N-1)")
     p.add_argument("--device", choices=["cpu", "cuda", "all"], help="device(s) to run on")
     p.add_argument("--steps", type=_count, help="override the training steps of every block")
+    p.add_argument("--budget-scale", type=_positive, metavar="K",
+                   help="multiply every step budget, tuning budget included, by K (verdict stability: dpbench stability)")
     p.add_argument("--out", help="run directory (default results/runs/<timestamp>)")
     p.add_argument("--force", action="store_true", help="reuse a non-empty --out directory")
     p.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run")

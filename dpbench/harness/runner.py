@@ -93,8 +93,10 @@ def save_artifacts(run_dir: Path, result: TrialResult, artifacts: dict[str, Any]
 
 
 def run_trials(trials: list[Trial], registry: Registry, run_dir: Path, writer: RunWriter,
-               timeout: float | None, quiet: bool = False, executor: Executor | None = None) -> list[TrialResult]:
-    """Run the trials not yet in ``writer``; each result is written as soon as it exists."""
+               timeout: float | None, quiet: bool = False, executor: Executor | None = None,
+               extra_metrics: dict[str, dict[str, float]] | None = None) -> list[TrialResult]:
+    """Run the trials not yet in ``writer``; each result is written as soon as it exists.
+    ``extra_metrics`` (by trial id) are added to a result's metrics (the tuning effort)."""
     todo = [t for t in trials if t.trial_id not in writer.finished_ids]
     progress = Progress(len(trials), quiet=quiet)
     counter = iter(range(len(trials) - len(todo) + 1, len(trials) + 1))
@@ -102,6 +104,7 @@ def run_trials(trials: list[Trial], registry: Registry, run_dir: Path, writer: R
     executor = executor or LocalExecutor()
     for trial, result, artifacts in executor.run(todo, registry, timeout,
                                                  lambda t: progress.start(next(counter), t), progress.step):
+        result.metrics.update((extra_metrics or {}).get(trial.trial_id, {}))
         if result.status == "ok":
             try:
                 files = save_artifacts(run_dir, result, artifacts)
@@ -115,11 +118,38 @@ def run_trials(trials: list[Trial], registry: Registry, run_dir: Path, writer: R
     return results
 
 
+def tune(trials: list[Trial], suite: Suite, registry: Registry, run_dir: Path, writer: RunWriter,
+         timeout: float | None, quiet: bool, executor: Executor, width: int
+         ) -> tuple[list[Trial], dict[str, dict[str, float]]]:
+    """Run the tuning studies of ``suite``'s tuned blocks (:mod:`dpbench.harness.tuning`);
+    returns the trials to run (untuned ones and finals on the chosen values) and the tuning
+    metrics per final trial id. A study with no completed trial is written as ``diverged``."""
+    from dpbench.harness import tuning
+
+    plain, studies = tuning.plan_studies(trials, suite, run_dir, registry)
+    if not studies:
+        return trials, {}
+    total = sum(s.remaining() for s in studies)
+    if not quiet and total:
+        print(f"dpbench: tuning {len(studies)} studies, {total} tuning trials -> {run_dir / tuning.TUNING_DIR}",
+              file=sys.stderr)
+    progress = Progress(total, quiet=quiet)
+    counter = iter(range(1, total + 1))
+    tuning.run_studies(studies, executor, registry, timeout, width,
+                       lambda t: progress.start(next(counter), t), progress.step, progress.done)
+    finals, failed, extra = tuning.final_trials(studies)
+    for result in failed:
+        if result.trial_id not in writer.finished_ids:
+            writer.append(result)
+    return plain + finals, extra
+
+
 def run_suite(suite: Suite, registry: Registry, out: str | None = None, force: bool = False,
               resume: str | None = None, timeout: float | None = None, quiet: bool = False,
               options: dict[str, Any] | None = None,
-              executor: Executor | None = None) -> tuple[Path, RunWriter, list[str]]:
-    """Run (or resume) ``suite``; returns the run directory, its writer and notes."""
+              executor: Executor | None = None, jobs: int = 1) -> tuple[Path, RunWriter, list[str]]:
+    """Run (or resume) ``suite``; returns the run directory, its writer and notes. Tuned
+    blocks are tuned first, ``jobs`` trials of a study at a time."""
     trials, notes = expand_trials(suite, registry, torch.cuda.is_available())
     if not trials:
         raise UsageError("the suite selects no trials")
@@ -140,8 +170,10 @@ def run_suite(suite: Suite, registry: Registry, out: str | None = None, force: b
     if not quiet:
         print(f"dpbench: {len(trials)} trials ({len(writer.finished_ids & set(config['trials']))} already done) "
               f"-> {run_dir}", file=sys.stderr)
+    executor = executor or LocalExecutor()
     try:
-        run_trials(trials, registry, run_dir, writer, timeout, quiet, executor)
+        trials, extra = tune(trials, suite, registry, run_dir, writer, timeout, quiet, executor, jobs)
+        run_trials(trials, registry, run_dir, writer, timeout, quiet, executor, extra)
     except KeyboardInterrupt:
         writer.reload()
         writer.derived = derived_metrics(writer.trials)

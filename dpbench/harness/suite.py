@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
@@ -38,6 +39,14 @@ class TrainConfig:
     param_budget: int = 10000
     budget_tolerance: float = 0.1
     timing_chunk: int = 10
+    #: learning-rate schedule: constant, cosine (with ``warmup``) or plateau (halve on a stalled val loss)
+    schedule: str = "constant"
+    #: linear warm-up over this fraction of ``steps`` (cosine and plateau)
+    warmup: float = 0.0
+    #: early stopping: stop after this many validations without improvement (0: off)
+    patience: int = 0
+    #: relative improvement of the validation loss that counts as one (early stopping, plateau)
+    min_delta: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,97 @@ class EvalConfig:
     gradient_sensitivity: bool = False
 
 
+#: TrainConfig settings a search space may tune (model hyper-parameters are the others)
+TUNABLE_TRAIN = ("lr", "weight_decay")
+PRUNERS = ("median", "halving", "none")
+TUNE_KEYS = ("budget", "steps", "pruner", "seed", "space")
+SPACE_FORM = "{low=<a>, high=<b>[, log=true]} with a < b, or {choices=[...]}"
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """Per-block tuning on the validation split (:mod:`dpbench.harness.tuning`).
+
+    ``budget`` Optuna trials per (model, dataset, device) study (0: no tuning), each
+    trained for ``steps`` (0: the block's ``train.steps``) on data seed ``seed``, pruned by
+    ``pruner``. ``space`` maps a setting (``lr``, ``weight_decay`` or a model
+    hyper-parameter such as the fnn's ``delays``) to ``{"low", "high", "log"}`` or
+    ``{"choices"}``.
+    """
+
+    budget: int = 0
+    steps: int = 0
+    pruner: str = "median"
+    seed: int = 0
+    space: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        return self.budget > 0 and bool(self.space)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and (not isinstance(v, float) or math.isfinite(v))
+
+
+def _parse_range(key: str, raw: Any, where: str) -> dict[str, Any]:
+    """One search-space entry, validated: a numeric range or a list of choices."""
+    bad = f"{where}: {key}={raw!r}"
+    if not isinstance(raw, dict):
+        raise UsageError(f"{bad} is not a range; valid form: {SPACE_FORM}")
+    unknown = sorted(set(raw) - {"low", "high", "log", "choices"})
+    if unknown:
+        raise UsageError(f"{bad}: unknown field {unknown[0]!r}; valid form: {SPACE_FORM}")
+    if "choices" in raw:
+        ch = raw["choices"]
+        if set(raw) != {"choices"} or not isinstance(ch, list) or not ch or not all(_number(c) or isinstance(c, str) for c in ch):
+            raise UsageError(f"{bad}: choices must be a non-empty list of numbers or strings; valid form: {SPACE_FORM}")
+        return {"choices": list(ch)}
+    low, high, log = raw.get("low"), raw.get("high"), raw.get("log", False)
+    if not (_number(low) and _number(high)) or not isinstance(log, bool):
+        raise UsageError(f"{bad}: needs numeric low and high; valid form: {SPACE_FORM}")
+    if not low < high:
+        raise UsageError(f"{bad}: empty range (low={low} >= high={high}); valid form: {SPACE_FORM}")
+    if log and low <= 0:
+        raise UsageError(f"{bad}: a log range needs low > 0 (got low={low}); valid form: {SPACE_FORM}")
+    return {"low": low, "high": high, "log": log}
+
+
+def parse_tune(table: Any, base: TuneConfig, where: str) -> TuneConfig:
+    """``[tune]`` / ``[block.tune]`` → :class:`TuneConfig` (block keys override suite keys)."""
+    if table is None:
+        return base
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: expected a table, got {type(table).__name__}")
+    unknown = sorted(set(table) - set(TUNE_KEYS))
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r}; valid: {', '.join(TUNE_KEYS)}")
+    budget = table.get("budget", base.budget or 8)
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+        raise UsageError(f"{where}: budget={budget!r} must be an integer >= 1 (trials per study, e.g. budget = 8)")
+    steps = table.get("steps", base.steps)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise UsageError(f"{where}: steps={steps!r} must be an integer >= 1 (0: the block's train.steps)")
+    seed = table.get("seed", base.seed)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise UsageError(f"{where}: seed={seed!r} must be a non-negative integer")
+    pruner = table.get("pruner", base.pruner)
+    if pruner not in PRUNERS:
+        raise UsageError(f"{where}: pruner={pruner!r}; valid: {', '.join(PRUNERS)}")
+    raw_space = table.get("space", None)
+    if raw_space is None:
+        space = dict(base.space)
+    elif not isinstance(raw_space, dict):
+        raise UsageError(f"{where}.space: expected a table of ranges; valid form: lr = {SPACE_FORM}")
+    else:
+        space = {k: _parse_range(k, v, f"{where}.space") for k, v in raw_space.items()}
+    if not space:
+        raise UsageError(f"{where}: a tuning budget needs a search space, e.g. space.lr = {{low=1e-4, high=3e-2, log=true}}")
+    return TuneConfig(budget=budget, steps=steps, pruner=pruner, seed=seed, space=space)
+
+
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "cosine", "plateau")
 
 
 # The settings hashed into every trial id (those of id scheme 1); see Trial.trial_id.
@@ -88,6 +187,16 @@ class Trial:
     train: TrainConfig
     eval: EvalConfig
     block: str = ""
+    #: values chosen by tuning (TrainConfig keys and model hyper-parameters); part of the id
+    tuned: dict[str, Any] = field(default_factory=dict)
+    #: set on a tuning trial only: ``{"storage", "study", "trial_id", "pruner"}`` (never written to results)
+    tuning: dict[str, Any] | None = None
+
+    def effective(self) -> tuple[TrainConfig, dict[str, Any]]:
+        """The training settings and model hyper-parameters with the tuned values applied."""
+        train = {k: v for k, v in self.tuned.items() if k in TUNABLE_TRAIN}
+        model = {k: v for k, v in self.tuned.items() if k not in TUNABLE_TRAIN}
+        return replace(self.train, **train), {**self.model_params, **model}
 
     @property
     def trial_id(self) -> str:
@@ -105,6 +214,8 @@ class Trial:
         extra = {**_non_default(self.train, ID_TRAIN_FIELDS), **_non_default(self.eval, ID_EVAL_FIELDS)}
         if extra:
             parts.append(sorted(extra.items()))
+        if self.tuned:
+            parts.append(["tuned", sorted(self.tuned.items())])
         return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()[:12]
 
     def result(self, status: str = "ok", error: str | None = None, **measured: Any) -> TrialResult:
@@ -127,6 +238,7 @@ class Block:
     datasets: tuple[str, ...]
     train: TrainConfig
     eval: EvalConfig
+    tune: TuneConfig = TuneConfig()
 
 
 @dataclass(frozen=True)
@@ -170,6 +282,10 @@ def _check_config(cfg, where: str) -> None:
                 raise UsageError(f"{where}: {key} must be >= 1")
         if not cfg.lr > 0:
             raise UsageError(f"{where}: lr must be > 0")
+        if cfg.schedule not in SCHEDULES:
+            raise UsageError(f"{where}: schedule={cfg.schedule!r}; valid: {', '.join(SCHEDULES)}")
+        if not 0 <= cfg.warmup < 1:
+            raise UsageError(f"{where}: warmup={cfg.warmup} must be a fraction of steps in [0, 1)")
     if isinstance(cfg, EvalConfig):
         for key in ("rollout_steps", "rollout_starts", "timing_repeats", "eval_batch_size"):
             if getattr(cfg, key) < 1:
@@ -184,8 +300,8 @@ def _str_list(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-SUITE_KEYS = ("name", "description", "seeds", "devices", "train", "eval", "block")
-BLOCK_KEYS = ("name", "models", "datasets", "train", "eval")
+SUITE_KEYS = ("name", "description", "seeds", "devices", "train", "eval", "tune", "block")
+BLOCK_KEYS = ("name", "models", "datasets", "train", "eval", "tune")
 
 
 def parse_suite(data: dict[str, Any], source: str) -> Suite:
@@ -196,6 +312,7 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
         raise UsageError(f"{where}: unknown key {unknown[0]!r}; valid: {', '.join(SUITE_KEYS)}")
     train = _config(TrainConfig, data.get("train"), TrainConfig(), f"{where} [train]")
     evalc = _config(EvalConfig, data.get("eval"), EvalConfig(), f"{where} [eval]")
+    tune = parse_tune(data.get("tune"), TuneConfig(), f"{where} [tune]")
     seeds = data.get("seeds", 1)
     if isinstance(seeds, bool) or not isinstance(seeds, (int, list)):
         raise UsageError(f"{where}: seeds must be a count or a list of ints")
@@ -230,6 +347,7 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
             datasets=_str_list(b["datasets"], f"{bw} datasets"),
             train=_config(TrainConfig, b.get("train"), train, f"{bw} [train]"),
             eval=_config(EvalConfig, b.get("eval"), evalc, f"{bw} [eval]"),
+            tune=parse_tune(b.get("tune"), tune, f"{bw} [block.tune]"),
         ))
     name, desc = data.get("name", source), data.get("description", "")
     if not isinstance(name, str) or not isinstance(desc, str):
@@ -259,6 +377,21 @@ def load_suite(name_or_path: str) -> Suite:
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"malformed suite {name_or_path!r}: {exc}") from None
     return parse_suite(data, name_or_path)
+
+
+def scale_budget(suite: Suite, k: float) -> Suite:
+    """``--budget-scale K``: every step cap, tuning budget and tuning step cap times ``k``
+    (rounded, at least 1)."""
+    if not (isinstance(k, (int, float)) and math.isfinite(k) and k > 0):
+        raise UsageError(f"--budget-scale={k!r} must be a number > 0, e.g. 5")
+
+    def times(n: int) -> int:
+        return max(1, round(n * k)) if n else 0
+
+    return replace(suite, blocks=tuple(
+        replace(b, train=replace(b.train, steps=times(b.train.steps)),
+                tune=replace(b.tune, budget=times(b.tune.budget), steps=times(b.tune.steps)))
+        for b in suite.blocks))
 
 
 def override(suite: Suite, models: str | None, datasets: str | None, seeds: int | None,
@@ -314,7 +447,8 @@ def expand_trials(suite: Suite, registry: Registry, cuda_available: bool) -> tup
             if dev not in devices:
                 devices.append(dev)
     trials: list[Trial] = []
-    for block in suite.blocks:
+    for bi, block in enumerate(suite.blocks):
+        check_space(block, registry, f"suite {suite.source or suite.name} block {bi + 1} [block.tune.space]")
         datasets = _expand(block.datasets, registry.dataset, lambda n: dataset_defaults(registry.dataset(n)), "dataset")
         for dname, dparams in datasets:
             kind = registry.dataset(dname).kind
@@ -339,12 +473,35 @@ def expand_trials(suite: Suite, registry: Registry, cuda_available: bool) -> tup
     return unique, notes
 
 
+def space_for(space: dict[str, dict[str, Any]], model_defaults: dict[str, Any],
+              fixed: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The part of a block's search space that applies to one model: the training keys and
+    the model's own hyper-parameters, except those the suite fixed for it."""
+    return {k: v for k, v in space.items()
+            if k in TUNABLE_TRAIN or (k in model_defaults and k not in fixed)}
+
+
+def check_space(block: Block, registry: Registry, where: str) -> None:
+    """Every key of ``block``'s search space must be a tunable training setting or a
+    hyper-parameter of at least one of its models."""
+    if not block.tune.enabled:
+        return
+    names = sorted(registry.models) if block.models == ("*",) else [parse_item(m)[0] for m in block.models]
+    valid = set(TUNABLE_TRAIN)
+    for n in names:
+        valid |= set(registry.model(n).defaults)
+    for key in block.tune.space:
+        if key not in valid:
+            raise UsageError(f"{where}: unknown key {key!r}; valid: {', '.join(sorted(valid))}")
+
+
 def suite_from_dict(d: dict[str, Any]) -> Suite:
     """Inverse of :meth:`Suite.to_dict` (used by ``--resume``)."""
     try:
         blocks = tuple(
             Block(name=b["name"], models=tuple(b["models"]), datasets=tuple(b["datasets"]),
-                  train=TrainConfig(**b["train"]), eval=EvalConfig(**b["eval"]))
+                  train=TrainConfig(**b["train"]), eval=EvalConfig(**b["eval"]),
+                  tune=TuneConfig(**b.get("tune", {})))
             for b in d["blocks"]
         )
         return Suite(name=d["name"], description=d["description"], seeds=tuple(d["seeds"]),

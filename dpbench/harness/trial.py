@@ -18,7 +18,7 @@ from dpbench.harness import evaluate as E
 from dpbench.harness.budget import build_at_budget
 from dpbench.harness.suite import Trial
 from dpbench.harness.timing import peak_memory_mb, reset_peak_memory
-from dpbench.harness.train import Diverged, TrialTimeout, train
+from dpbench.harness.train import Diverged, Pruned, TrainResult, TrialTimeout, train
 from dpbench.plugins import Registry
 from dpbench.results import TrialResult
 from dpbench.specs import ModelSpec, resolve
@@ -78,26 +78,59 @@ def _plugin_metrics(spec: ModelSpec, model, task: TaskData, device: str, batch: 
     return out
 
 
+def budget_metrics(result: TrainResult) -> dict[str, float]:
+    """What the optimisation cost and whether it converged (ordinary metrics, so they reach
+    results.csv and the report)."""
+    return {"steps_run": float(result.steps), "sequences_seen": float(result.sequences_seen),
+            "converged": float(result.converged), "stopped_early": float(result.stopped_early),
+            "best_step": float(result.best_step)}
+
+
+def curve_samples(result: TrainResult) -> dict[str, list[float]]:
+    """The learning curve: step, mean training loss since the last validation, validation loss."""
+    return {"curve_step": result.curve_step, "curve_train_loss": result.curve_train_loss,
+            "curve_val_loss": result.curve_val_loss}
+
+
+def tuned_metrics(tuned: dict[str, Any]) -> dict[str, float]:
+    """The numeric values tuning chose, as ``tuned_<key>`` metrics (results.csv rows)."""
+    return {f"tuned_{k}": float(v) for k, v in tuned.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float], None] | None = None,
             artifacts: dict[str, Any] | None = None) -> TrialResult:
     """Run ``trial``; exceptions propagate (the runner classifies them).
 
     ``artifacts``, when given, receives ``"rollout"`` (forecast: the first closed-loop
     test rollout and its truth) and ``"diagnostics"`` (the first K test samples) for the
-    runner to save.
+    runner to save. A tuning trial (``trial.tuning`` set) trains with the test split
+    sealed, reports each validation loss to its Optuna trial and returns the validation
+    and budget figures only.
     """
     spec, dspec = registry.model(trial.model), registry.dataset(trial.dataset)
-    cfg, ecfg, device = trial.train, trial.eval, trial.device
+    (cfg, model_params), ecfg, device = trial.effective(), trial.eval, trial.device
     start = time.perf_counter()
     task = prepare(dspec, trial.dataset_params, trial.seed)
+    on_eval = None
+    if trial.tuning is not None:
+        from dpbench.harness.tuning import objective_reporter
+
+        task.seal_test()
+        on_eval = objective_reporter(trial.tuning)
     reset_peak_memory(device)
     torch.manual_seed(trial.seed)
     np.random.seed(trial.seed % 2**32)
-    built = build_at_budget(spec, task, trial.model_params, cfg.param_budget, cfg.budget_tolerance)
+    built = build_at_budget(spec, task, model_params, cfg.param_budget, cfg.budget_tolerance)
     model = built.module.to(device)
     check_output(spec, model, task, device)
-    result = train(model, task, cfg, trial.seed, device, on_progress, eval_batch_size=ecfg.eval_batch_size)
-    samples: dict[str, list[float]] = {"train_seq_per_s": result.train_seq_per_s}
+    result = train(model, task, cfg, trial.seed, device, on_progress, eval_batch_size=ecfg.eval_batch_size,
+                   on_eval=on_eval)
+    if trial.tuning is not None:
+        metrics = {**budget_metrics(result), "best_val_loss": result.best_val_loss,
+                   "param_count": float(built.param_count), "wall_time_s": time.perf_counter() - start}
+        return trial.result(metrics=metrics, samples=curve_samples(result), info={"hparams": built.hparams})
+    samples: dict[str, list[float]] = {"train_seq_per_s": result.train_seq_per_s, **curve_samples(result)}
     if task.kind == "forecast":
         metrics, extra_samples, example = E.forecast_metrics(model, task, ecfg, device)
         samples.update(extra_samples)
@@ -120,9 +153,10 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float]
         train_seq_per_s=_median(result.train_seq_per_s), infer_seq_per_s=_median(infer),
         peak_memory_mb=peak_memory_mb(device), best_val_loss=result.best_val_loss,
         final_train_loss=result.final_train_loss, train_time_s=result.seconds,
-        wall_time_s=time.perf_counter() - start,
+        wall_time_s=time.perf_counter() - start, **budget_metrics(result), **tuned_metrics(trial.tuned),
     )
     info = {"hparams": built.hparams, "width": built.width, "best_step": result.best_step,
+            **({"tuned": dict(trial.tuned)} if trial.tuned else {}),
             "plugin": spec.plugin, "dataset_plugin": dspec.plugin, "block": trial.block,
             "shapes": {"x": list(task.train.x.shape[1:]), "y": list(task.train.y.shape[1:])},
             "n": {"train": len(task.train), "val": len(task.val), "test": len(task.test)}}
@@ -136,6 +170,8 @@ def classify(exc: BaseException) -> str:
         return "diverged"
     if isinstance(exc, TrialTimeout):
         return "timeout"
+    if isinstance(exc, Pruned):
+        return "pruned"
     oom = getattr(torch.cuda, "OutOfMemoryError", ())
     if (oom and isinstance(exc, oom)) or isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return "oom"

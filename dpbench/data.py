@@ -103,6 +103,8 @@ class RecallSplits:
 class TestSplitSealed(RuntimeError):
     """The test split was read while sealed (during tuning, before the final fit)."""
 
+    __test__ = False  # not a pytest class
+
 
 class _Sealed:
     """Stands in for the test split or test series while they are sealed: any read raises

@@ -50,10 +50,16 @@ def _optuna():
     return optuna
 
 
+_STORAGES: dict[str, Any] = {}
+
+
 def storage(url: str):
-    """Optuna's RDB storage on ``url`` (SQLite waits for locks held by parallel workers)."""
-    optuna = _optuna()
-    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
+    """Optuna's RDB storage on ``url``, one per process (opening one checks the schema,
+    ~1 s); SQLite waits up to 120 s for a lock held by a parallel worker."""
+    if url not in _STORAGES:
+        optuna = _optuna()
+        _STORAGES[url] = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
+    return _STORAGES[url]
 
 
 def make_pruner(name: str, steps: int, eval_every: int):
@@ -66,9 +72,11 @@ def make_pruner(name: str, steps: int, eval_every: int):
     return optuna.pruners.NopPruner()
 
 
-def objective_reporter(ref: dict[str, Any]) -> Callable[[int, float], None]:
+def objective_reporter(ref: dict[str, Any]) -> Callable[[int, float], None] | None:
     """The worker side of a tuning trial: report ``(step, val_loss)`` to its Optuna trial and
-    raise :class:`~dpbench.harness.train.Pruned` when the pruner says so."""
+    raise :class:`~dpbench.harness.train.Pruned` when the pruner says so (None: no pruner)."""
+    if ref["pruner"] == "none":
+        return None
     optuna = _optuna()
     study = optuna.load_study(study_name=ref["study"], storage=storage(ref["storage"]),
                               pruner=make_pruner(ref["pruner"], ref["steps"], ref["eval_every"]))

@@ -124,3 +124,22 @@ def test_plateau_halves_the_lr_when_val_loss_stalls():
     for v in [1.0, 0.5, 0.5, 0.5, 0.5]:
         sched.validated(v)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
+
+
+# ---- the report marks unconverged trials -------------------------------------------------
+
+def test_every_table_marks_a_model_with_an_unconverged_seed():
+    from dpbench.report import tables as T
+    from dpbench.results import TrialResult
+
+    def trial(model, seed, conv):
+        return TrialResult(f"{model}{seed}", model, {}, "henon", {}, seed, "cpu", metrics={
+            "nrmse_1step": 0.1, "converged": conv, "steps_run": 100.0, "sequences_seen": 3200.0,
+            "wall_time_s": 1.0, "train_seq_per_s": 10.0, "infer_seq_per_s": 100.0})
+
+    trials = [trial("lstm", 0, 1.0), trial("lstm", 1, 0.0), trial("gru", 0, 1.0), trial("gru", 1, 1.0)]
+    headers, rows = T.accuracy_table(trials, T.FORECAST_METRICS)
+    models = {r[1] for r in rows}
+    assert models == {"lstm †", "gru"} and "steps" in headers and "sequences seen" in headers
+    _, cost_rows = T.cost_table(trials)
+    assert {r[0] for r in cost_rows} == {"lstm †", "gru"}

@@ -112,12 +112,14 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
     recall = T.accuracy_table(trials, T.RECALL_METRICS)
     if forecast or recall:
         w.section("Accuracy", "Mean ± std over seeds; ★ marks the best model per dataset and device. "
-                  "VPT: valid prediction time of closed-loop rollouts in Lyapunov times.")
+                  "VPT: valid prediction time of closed-loop rollouts in Lyapunov times. Steps, sequences "
+                  "seen and wall time are the optimisation effort of the final trials (tuning excluded). "
+                  + T.UNCONVERGED_NOTE)
         w.table(forecast, "Forecasting (test split)")
         w.table(recall, "Recall (test split)")
 
     recall_figs = F.plot_recall(trials, fig_dir)
-    lag_table = T.max_lag_table(doc.get("derived") or [])
+    lag_table = T.max_lag_table(doc.get("derived") or [], trials)
     if recall_figs or lag_table:
         w.section("Long-dependency recall", "Accuracy against the swept lag; the table gives the largest "
                   "lag whose seed-mean accuracy is at least 90 %.")
@@ -141,6 +143,14 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
         path = F.plot_cost(trials, fig_dir)
         w.image(path, "throughput and memory")
         figures += [path] if path else []
+
+    curves = F.plot_learning_curves(trials, fig_dir)
+    if curves:
+        w.section("Learning curves", "Validation (solid) and training (dashed) loss against step, every "
+                  "seed; a curve ends where early stopping or the step cap ended the trial. " + T.UNCONVERGED_NOTE)
+        for p in curves:
+            w.image(p, "learning curves")
+        figures += curves
 
     grad = F.plot_gradient_sensitivity(trials, fig_dir)
     if grad:

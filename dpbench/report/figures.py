@@ -1,5 +1,5 @@
 """Report figures (matplotlib, headless Agg): recall vs lag, throughput/memory bars,
-gradient sensitivity (seed Fig. 6) and forecast-vs-truth rollouts.
+gradient sensitivity (seed Fig. 6), forecast-vs-truth rollouts and learning curves.
 
 Each ``plot_*`` function writes one PNG and returns its path, or ``None`` when the run
 holds nothing to draw (partial runs are normal).
@@ -17,8 +17,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dpbench.report.tables import REFERENCE_MODEL, cost_by_model, label, ok_trials, times  # noqa: E402
-from dpbench.results import TrialResult  # noqa: E402
+from dpbench.report.tables import (REFERENCE_MODEL, UNCONVERGED_MARK, cost_by_model, label,  # noqa: E402
+                                   ok_trials, times, unconverged)
+from dpbench.results import TrialResult, dataset_label  # noqa: E402
 
 SWEEP_KEYS = ("lag", "length")
 DPI = 100
@@ -163,3 +164,30 @@ def plot_forecasts(rollouts: dict[str, Path], path: Path, title: str, max_dims: 
     axes[-1, 0].set_xlabel("closed-loop step (sampling intervals)")
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def plot_learning_curves(trials: Iterable[TrialResult], folder: Path, max_datasets: int = 24) -> list[Path]:
+    """One PNG per dataset (and block): validation loss (solid) and training loss (dashed)
+    against step, every seed of every model, log scale; † marks a model with an
+    unconverged seed. Trials without a recorded curve are skipped."""
+    by_ds: dict[str, dict[str, list[TrialResult]]] = defaultdict(lambda: defaultdict(list))
+    for t in ok_trials(trials):
+        if t.samples.get("curve_step"):
+            by_ds[dataset_label(t)][label(t.model, t.model_params)].append(t)
+    out = []
+    for i, ds in enumerate(sorted(by_ds)[:max_datasets]):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for j, (model, ts) in enumerate(sorted(by_ds[ds].items())):
+            color = f"C{j % 10}"
+            for k, t in enumerate(sorted(ts, key=lambda t: t.seed)):
+                steps = t.samples["curve_step"]
+                name = model + (UNCONVERGED_MARK if unconverged(ts) else "") if k == 0 else None
+                ax.plot(steps, t.samples.get("curve_val_loss", []), color=color, lw=1.2, label=name)
+                ax.plot(steps, t.samples.get("curve_train_loss", []), color=color, lw=0.8, ls="--", alpha=0.6)
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (solid: validation, dashed: training)")
+        ax.set_title(f"Learning curves: {ds}")
+        ax.legend(fontsize=7, ncol=2)
+        out.append(_save(fig, folder / f"learning-{i}.png"))
+    return out

@@ -24,7 +24,13 @@ FORECAST_METRICS = {"nrmse_1step": ("NRMSE 1-step", False), "nrmse_rollout": ("N
                     "vpt_lyapunov": ("VPT (Lyapunov times)", True)}
 RECALL_METRICS = {"accuracy": ("accuracy", True), "cross_entropy": ("cross-entropy (nats)", False),
                   "mse": ("MSE", False)}
+#: The optimisation effort, shown next to accuracy (no best mark: effort is not a score).
+BUDGET_METRICS = {"steps_run": "steps", "sequences_seen": "sequences seen", "wall_time_s": "wall s"}
 BEST_MARK = " **★**"
+#: After a model whose trials did not all converge (:func:`dpbench.harness.train.converged`).
+UNCONVERGED_MARK = " †"
+UNCONVERGED_NOTE = ("† at least one seed did not converge: its best validation loss was still improving by "
+                    "≥ 1 % over the last 20 % of its steps at the step cap.")
 REFERENCE_MODEL = "lstm"
 
 
@@ -35,6 +41,16 @@ def label(name: str, params: dict[str, Any]) -> str:
 
 def ok_trials(trials: Iterable[TrialResult]) -> list[TrialResult]:
     return [t for t in trials if t.status == "ok"]
+
+
+def unconverged(trials: Iterable[TrialResult]) -> int:
+    """How many of ``trials`` record ``converged = 0`` (older runs record nothing: 0)."""
+    return sum(1 for t in trials if t.metrics.get("converged") == 0)
+
+
+def mark_unconverged(text: str, trials: Iterable[TrialResult]) -> str:
+    """``text`` with :data:`UNCONVERGED_MARK` when any of ``trials`` did not converge."""
+    return text + UNCONVERGED_MARK if unconverged(trials) else text
 
 
 def group(trials: Iterable[TrialResult], by_device: bool = True) -> dict[tuple[str, str, str], list[TrialResult]]:
@@ -56,9 +72,12 @@ def metric_stats(trials: list[TrialResult], metric: str) -> tuple[float, float, 
 fmt = format_mean_std
 
 
-def accuracy_table(trials: Iterable[TrialResult], metrics: dict[str, tuple[str, bool]]) -> Table | None:
+def accuracy_table(trials: Iterable[TrialResult], metrics: dict[str, tuple[str, bool]],
+                   budget: dict[str, str] = BUDGET_METRICS) -> Table | None:
     """Mean ± std over seeds per (dataset, model, device) of the ``metrics`` present;
-    the best mean per (dataset, device) and metric is marked ★ (direction-aware)."""
+    the best mean per (dataset, device) and metric is marked ★ (direction-aware). The
+    ``budget`` columns (steps, sequences, wall time) follow; a model with an unconverged
+    seed is marked †."""
     groups = {k: v for k, v in group(trials).items() if any(m in t.metrics for t in v for m in metrics)}
     used = [m for m in metrics if any(m in t.metrics for v in groups.values() for t in v)]
     if not groups or not used:
@@ -71,11 +90,12 @@ def accuracy_table(trials: Iterable[TrialResult], metrics: dict[str, tuple[str, 
                 cur = best.get((ds, dev, m))
                 better = cur is None or (mean > cur if metrics[m][1] else mean < cur)
                 best[(ds, dev, m)] = mean if better else cur
-    headers = ["dataset", "model", "device", "seeds"] + [metrics[m][0] for m in used]
+    spent = [m for m in budget if any(m in t.metrics for v in groups.values() for t in v)]
+    headers = ["dataset", "model", "device", "seeds"] + [metrics[m][0] for m in used] + [budget[m] for m in spent]
     rows = []
     for key in sorted(stats, key=lambda k: [natural_key(str(p)) for p in k]):
         ds, model, dev = key
-        row = [ds, model, dev, str(len(groups[key]))]
+        row = [ds, mark_unconverged(model, groups[key]), dev, str(len(groups[key]))]
         for m in used:
             mean, std, _ = stats[key][m]
             cell = fmt(mean, std)
@@ -83,14 +103,21 @@ def accuracy_table(trials: Iterable[TrialResult], metrics: dict[str, tuple[str, 
             if n_models > 1 and math.isfinite(mean) and mean == best.get((ds, dev, m)):
                 cell += BEST_MARK
             row.append(cell)
+        row += [fmt(*metric_stats(groups[key], m)[:2]) for m in spent]
         rows.append(row)
     return headers, rows
 
 
-def max_lag_table(derived: list[dict[str, Any]]) -> Table | None:
-    """The ``max_lag_at_*`` rows of ``results.json['derived']``."""
-    rows = [[d.get("dataset", ""), d.get("dataset_params", ""),
-             d.get("model", "") + (f":{d['model_params']}" if d.get("model_params") else ""), d.get("device", ""),
+def max_lag_table(derived: list[dict[str, Any]], trials: Iterable[TrialResult] = ()) -> Table | None:
+    """The ``max_lag_at_*`` rows of ``results.json['derived']`` (a model with an unconverged
+    trial on that dataset is marked †)."""
+    behind = {(t.dataset, label(t.model, t.model_params), t.device) for t in ok_trials(trials) if unconverged([t])}
+
+    def model_cell(d: dict[str, Any]) -> str:
+        text = d.get("model", "") + (f":{d['model_params']}" if d.get("model_params") else "")
+        return text + (UNCONVERGED_MARK if (d.get("dataset", ""), text, d.get("device", "")) in behind else "")
+
+    rows = [[d.get("dataset", ""), d.get("dataset_params", ""), model_cell(d), d.get("device", ""),
              fmt(d.get("value")) if isinstance(d.get("value"), (int, float)) else "-",
              ", ".join(f"{x:g}" for x in d.get("lags", []))]
             for d in derived if str(d.get("metric", "")).startswith("max_lag_at")]
@@ -124,15 +151,17 @@ def speedup(cost: dict[tuple[str, str], dict[str, float]], key: tuple[str, str],
 
 def cost_table(trials: Iterable[TrialResult]) -> Table | None:
     """Throughput, speedup vs ``lstm`` and peak memory per (model, device)."""
+    trials = list(trials)
     cost = cost_by_model(trials)
     if not cost:
         return None
+    behind = {(label(t.model, t.model_params), t.device) for t in ok_trials(trials) if unconverged([t])}
     headers = ["model", "device", "params", "train seq/s", "train speedup vs lstm",
                "infer seq/s", "infer speedup vs lstm", "peak memory (MB)"]
     rows = []
     for key in sorted(cost, key=lambda k: [natural_key(str(p)) for p in k]):
         c = cost[key]
-        rows.append([key[0], key[1], fmt(c.get("param_count", math.nan)),
+        rows.append([key[0] + (UNCONVERGED_MARK if key in behind else ""), key[1], fmt(c.get("param_count", math.nan)),
                      fmt(c.get("train_seq_per_s", math.nan)), times(speedup(cost, key, "train_seq_per_s")),
                      fmt(c.get("infer_seq_per_s", math.nan)), times(speedup(cost, key, "infer_seq_per_s")),
                      fmt(c.get("peak_memory_mb", math.nan))])

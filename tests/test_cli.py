@@ -34,7 +34,7 @@ def test_plugins_json_lists_builtins(capsys):
     (["run", "--models", "nosuch"], "unknown model 'nosuch'; valid:"),
     (["run", "--datasets", "lorenz:nope=1"], "unknown parameter 'nope'; valid:"),
     (["run", "--datasets", "lorenz:noise=abc"], "noise='abc' is not a valid float"),
-    (["run", "--suite", "nosuch"], "unknown suite 'nosuch'; valid: default, paper, smoke"),
+    (["run", "--suite", "nosuch"], "unknown suite 'nosuch'; valid: default, paper, smoke, standard"),
     (["run", "--device", "tpu"], "invalid choice: 'tpu'"),
     (["run", "--seeds", "-1"], "must be >= 0"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),

@@ -117,6 +117,11 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
                   + T.UNCONVERGED_NOTE)
         w.table(forecast, "Forecasting (test split)")
         w.table(recall, "Recall (test split)")
+        overhead = T.tuning_overhead(trials)
+        if overhead and overhead[1] > 0:
+            tuned, final = overhead
+            w.text(f"Tuning overhead: {tuned:.0f} s of tuning trials and {final:.0f} s of final trials, "
+                   f"(tuning + final) / final = {T.times((tuned + final) / final)}.")
 
     recall_figs = F.plot_recall(trials, fig_dir)
     lag_table = T.max_lag_table(doc.get("derived") or [], trials)
@@ -186,16 +191,30 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
 
 
 PUBLISHED_PREAMBLE = """The committed baseline run of the `{suite}` suite (`{run_dir}`), generated, not edited by hand.
-Regenerate it (about 10 min on 2 CPU cores) with
+Regenerate it with
 
 ```bash
-dpbench run --suite {suite} --out {run_dir} --force
+dpbench run --suite {suite} --jobs 2 --out {run_dir} --force
 dpbench report {run_dir} --published --out {out}
 ```
 
-CI compares pull requests against it with `dpbench compare` (see [docs/ci.md](../docs/ci.md)).
+{regenerate}CI compares pull requests against it with `dpbench compare` (see [docs/ci.md](../docs/ci.md)).
 Numbers depend on the machine; throughput is only comparable on the same hardware, or after
 `--normalize` by the calibration workload.
+"""
+
+#: How the protocol-v2 results are made (README "Protocol"): the default suite at budget
+#: scales 1 and 5 and their verdict stability, and the standard suite.
+REGENERATE = """The protocol-v2 results (tuning on validation, schedule, early stopping; README "Protocol"):
+
+```bash
+dpbench run --suite default --jobs 2 --out results/default-k1 --force                    # <= 20 min target
+dpbench run --suite default --jobs 2 --budget-scale 5 --out results/default-k5 --force   # every step and tuning budget x5
+dpbench stability results/default-k1 results/default-k5 --markdown                       # Spearman rho, flipped verdicts
+dpbench run --suite standard --jobs 2 --out results/standard-cpu --force                 # <= 90 min target, 5 seeds
+dpbench report results/standard-cpu --published --out results/README.md
+```
+
 """
 
 
@@ -214,7 +233,8 @@ def write_report(run_dir: Path, out: Path | None = None, title: str | None = Non
     if published:
         suite = (load_results(run_dir).get("config") or {}).get("suite", {}).get("name", "default")
         head, _, rest = report.markdown.partition("\n")
-        preamble = PUBLISHED_PREAMBLE.format(suite=suite, run_dir=run_dir.as_posix(), out=out.as_posix())
+        preamble = PUBLISHED_PREAMBLE.format(suite=suite, run_dir=run_dir.as_posix(), out=out.as_posix(),
+                                             regenerate=REGENERATE)
         report.markdown = f"{head}\n\n{preamble}{rest}"
     atomic_write(out, report.markdown)
     return out, report

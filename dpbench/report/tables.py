@@ -108,6 +108,22 @@ def accuracy_table(trials: Iterable[TrialResult], metrics: dict[str, tuple[str, 
     return headers, rows
 
 
+def tuning_overhead(trials: Iterable[TrialResult]) -> tuple[float, float] | None:
+    """``(tuning wall s, final-trial wall s)`` summed over a run: each study's
+    ``tuning_wall_s`` once (every final trial of a study carries the same figure) and every
+    final trial's ``wall_time_s``; None when nothing was tuned. The overhead ratio of the
+    protocol is ``(tuning + final) / final``."""
+    studies: dict[tuple, float] = {}
+    final = 0.0
+    for t in trials:
+        if t.metrics.get("wall_time_s") is not None:
+            final += float(t.metrics["wall_time_s"])
+        if t.metrics.get("tuning_wall_s") is not None:
+            key = (t.block, t.model, format_params(t.model_params), t.dataset, format_params(t.dataset_params), t.device)
+            studies[key] = float(t.metrics["tuning_wall_s"])
+    return (sum(studies.values()), final) if studies else None
+
+
 def max_lag_table(derived: list[dict[str, Any]], trials: Iterable[TrialResult] = ()) -> Table | None:
     """The ``max_lag_at_*`` rows of ``results.json['derived']`` (a model with an unconverged
     trial on that dataset is marked †)."""

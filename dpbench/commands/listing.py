@@ -5,17 +5,15 @@ import argparse
 import json
 from dataclasses import asdict
 
-from tabulate import tabulate
-
-from dpbench.data import dataset_defaults, dataset_param_docs
-from dpbench.plugins import get_registry
-
 
 def _jsonable(value):
     return value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else str(value)
 
 
 def listing(args: argparse.Namespace) -> int:
+    from dpbench.data import dataset_defaults, dataset_param_docs
+    from dpbench.plugins import get_registry
+
     reg = get_registry()
     models = [
         {"name": s.name, "family": s.family, "plugin": s.plugin, "description": s.description,
@@ -32,6 +30,8 @@ def listing(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"models": models, "datasets": datasets}, indent=2, default=str))
         return 0
+    from tabulate import tabulate
+
     print(tabulate([[m["name"], m["family"], m["plugin"], m["description"]] for m in models],
                    headers=["model", "family", "plugin", "description"]))
     print()
@@ -41,6 +41,10 @@ def listing(args: argparse.Namespace) -> int:
 
 
 def plugins(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from dpbench.plugins import get_registry
+
     reg = get_registry()
     rows = [asdict(p) for p in reg.plugins]
     if args.json:

@@ -17,7 +17,7 @@ from dpbench.data import TaskData, prepare
 from dpbench.harness import evaluate as E
 from dpbench.harness.budget import build_at_budget
 from dpbench.harness.suite import Trial
-from dpbench.harness.timing import peak_memory_mb, reset_peak_memory
+from dpbench.harness.timing import cuda_peak_memory_mb, reset_peak_memory, training_step_memory_mb
 from dpbench.harness.train import Diverged, TrialTimeout, train
 from dpbench.plugins import Registry
 from dpbench.results import TrialResult
@@ -96,6 +96,8 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float]
     built = build_at_budget(spec, task, trial.model_params, cfg.param_budget, cfg.budget_tolerance)
     model = built.module.to(device)
     check_output(spec, model, task, device)
+    cuda = device.startswith("cuda")
+    step_memory = math.nan if cuda else training_step_memory_mb(model, task, cfg)
     result = train(model, task, cfg, trial.seed, device, on_progress, eval_batch_size=ecfg.eval_batch_size)
     samples: dict[str, list[float]] = {"train_seq_per_s": result.train_seq_per_s}
     if task.kind == "forecast":
@@ -118,7 +120,7 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float]
     metrics.update(
         param_count=float(built.param_count), budget_ok=float(built.budget_ok),
         train_seq_per_s=_median(result.train_seq_per_s), infer_seq_per_s=_median(infer),
-        peak_memory_mb=peak_memory_mb(device), best_val_loss=result.best_val_loss,
+        peak_memory_mb=cuda_peak_memory_mb() if cuda else step_memory, best_val_loss=result.best_val_loss,
         final_train_loss=result.final_train_loss, train_time_s=result.seconds,
         wall_time_s=time.perf_counter() - start,
     )

@@ -78,7 +78,7 @@ def _plugin_metrics(spec: ModelSpec, model, task: TaskData, device: str, batch: 
     return out
 
 
-def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float], None] | None = None,
+def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float, float], None] | None = None,
             artifacts: dict[str, Any] | None = None) -> TrialResult:
     """Run ``trial``; exceptions propagate (the runner classifies them).
 
@@ -164,7 +164,7 @@ def warm_up_torch() -> None:
 
 
 def run_trial(trial: Trial, registry: Registry, timeout: float | None = None,
-              on_progress: Callable[[int, float], None] | None = None,
+              on_progress: Callable[[int, float, float], None] | None = None,
               artifacts: dict[str, Any] | None = None) -> TrialResult:
     """:func:`execute` with failure isolation: any exception becomes a status + message."""
     if timeout:

@@ -92,4 +92,7 @@ def test_smoke_suite_runs_every_model_and_writes_results(tmp_path):
     assert ("lstm", True) in kinds and ("lstm", False) in kinds  # both task kinds
     header = (tmp_path / "smoke" / "results.csv").read_text().splitlines()[0]
     assert header == "run_id,trial_id,model,model_params,dataset,dataset_params,seed,device,status,metric,value"
-    assert "forecast (mean ± std over seeds)" in out.stdout and "recall (mean ± std over seeds)" in out.stdout
+    assert "\nforecast: lorenz:" in out.stdout and "\nrecall: copy:" in out.stdout
+    assert max(len(line) for line in out.stdout.splitlines()) <= 120
+    run_dir = (tmp_path / "smoke").resolve()
+    assert f"next:    dpbench report {run_dir}" in out.stdout and f"results: {run_dir / 'results.csv'}" in out.stdout

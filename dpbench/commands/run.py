@@ -17,26 +17,18 @@ EXECUTOR_NAMES = ("local", "process", "ray")
 
 
 def print_summary(trials, derived, stream=None) -> None:
-    """The run's terminal summary: per-kind tables, long-dependency table, failures."""
-    from tabulate import tabulate
+    """The run's terminal summary (:mod:`dpbench.report.terminal`)."""
+    from dpbench.report.terminal import summary_text
 
-    from dpbench.harness.summary import failures, summary_rows
+    print("\n" + summary_text(trials, derived), end="", file=stream or sys.stdout)
 
+
+def print_next_steps(run_dir, stream=None) -> None:
+    """Where the results are (absolute paths) and the command that reports them."""
+    run_dir = run_dir.resolve()
     stream = stream or sys.stdout
-    for kind, (headers, rows) in summary_rows(trials).items():
-        print(f"\n{kind} (mean ± std over seeds)", file=stream)
-        print(tabulate(rows, headers=headers), file=stream)
-    if derived:
-        print("\nlong-dependency recall", file=stream)
-        print(tabulate([[d["dataset"], d.get("block", ""), d["model"] + (f":{d['model_params']}" if d["model_params"] else ""),
-                         d["device"], d["metric"], d["value"],
-                         ",".join(f"{x:g}" for x in d["lags"])] for d in derived],
-                       headers=["dataset", "block", "model", "device", "metric", "value", "lags"]), file=stream)
-    failed = failures(trials)
-    if failed:
-        print(f"\n{len(failed)} trial(s) did not finish ok:", file=stream)
-        for t in failed:
-            print(f"  {t.status}: {t.model} on {t.dataset} seed {t.seed} {t.device}: {t.error}", file=stream)
+    print(f"\nresults: {run_dir / 'results.csv'}\n         {run_dir / 'results.json'}", file=stream)
+    print(f"next:    dpbench report {run_dir}", file=stream)
 
 
 def _positive(value: str) -> float:
@@ -97,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir, writer, _ = run_suite(suite, registry, out=args.out, force=args.force, resume=args.resume,
                                    timeout=timeout, quiet=args.quiet, options=options, executor=executor)
     print_summary(writer.trials, writer.derived)  # derived already computed by the runner
-    print(f"\nresults: {run_dir / 'results.csv'}  {run_dir / 'results.json'}")
+    print_next_steps(run_dir)
     if failures(writer.trials) and not (args.allow_failures or options.get("allow_failures")):
         return 1
     return 0

@@ -109,8 +109,10 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float,
         metrics = E.recall_metrics(model, task, ecfg, device)
     infer = E.inference_throughput(model, task, cfg.batch_size, ecfg.timing_repeats, device)
     samples["infer_seq_per_s"] = infer
+    own: dict[str, float] = {}
     if spec.metrics is not None:
-        metrics.update(_plugin_metrics(spec, model, task, device, ecfg.eval_batch_size))
+        own = _plugin_metrics(spec, model, task, device, ecfg.eval_batch_size)
+        metrics.update(own)
     if artifacts is not None and ecfg.save_diagnostics > 0 and spec.diagnostics:
         artifacts["diagnostics"] = E.collect_diagnostics(model, task.test.x[:ecfg.save_diagnostics], device, ecfg.save_diagnostics)
     if ecfg.gradient_sensitivity and task.kind == "recall":
@@ -126,6 +128,7 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float,
     )
     info = {"hparams": built.hparams, "width": built.width, "best_step": result.best_step,
             "plugin": spec.plugin, "dataset_plugin": dspec.plugin, "block": trial.block,
+            "model_metrics": sorted(own),
             "shapes": {"x": list(task.train.x.shape[1:]), "y": list(task.train.y.shape[1:])},
             "n": {"train": len(task.train), "val": len(task.val), "test": len(task.test)}}
     del model

@@ -27,6 +27,10 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
 
+    def format_help(self) -> str:
+        """Help without the reStructuredText markup of the docstrings it shows."""
+        return super().format_help().replace("``", "")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(

@@ -10,6 +10,11 @@ def _jsonable(value):
     return value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else str(value)
 
 
+def _needs(extra: str | None) -> str:
+    """The extra a spec needs, as ``pip install`` spells it (empty when none)."""
+    return f"dpbench[{extra}]" if extra else ""
+
+
 def listing(args: argparse.Namespace) -> int:
     from dpbench.data import dataset_defaults, dataset_param_docs
     from dpbench.plugins import get_registry
@@ -18,7 +23,7 @@ def listing(args: argparse.Namespace) -> int:
     models = [
         {"name": s.name, "family": s.family, "plugin": s.plugin, "description": s.description,
          "citation": s.citation, "defaults": dict(s.defaults), "width": s.width,
-         "tasks": list(s.tasks), "diagnostics": list(s.diagnostics)}
+         "tasks": list(s.tasks), "diagnostics": list(s.diagnostics), "extra": s.extra}
         for s in reg.models.values()
     ]
     datasets = [
@@ -32,11 +37,13 @@ def listing(args: argparse.Namespace) -> int:
         return 0
     from tabulate import tabulate
 
-    print(tabulate([[m["name"], m["family"], m["plugin"], m["description"]] for m in models],
-                   headers=["model", "family", "plugin", "description"]))
+    print(tabulate([[m["name"], m["family"], m["plugin"], _needs(m["extra"]), m["description"]] for m in models],
+                   headers=["model", "family", "plugin", "needs", "description"]))
     print()
-    print(tabulate([[d["name"], d["kind"], d["plugin"], d["description"]] for d in datasets],
-                   headers=["dataset", "kind", "plugin", "description"]))
+    print(tabulate([[d["name"], d["kind"], d["plugin"], _needs(d["extra"]), d["description"]] for d in datasets],
+                   headers=["dataset", "kind", "plugin", "needs", "description"]))
+    if any(x["extra"] for x in models + datasets):
+        print("\nneeds: install the extra first, e.g. pip install 'dpbench[real]'")
     return 0
 
 

@@ -41,6 +41,14 @@ def _positive(value: str) -> float:
     return v
 
 
+def _integer(value: str) -> int:
+    """An integer; its range is checked where it is used (one message for every bad value)."""
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+
+
 def _count(value: str) -> int:
     try:
         v = int(value)
@@ -101,7 +109,7 @@ def add_parser(sub) -> None:
     p.add_argument("--suite", help="built-in suite name (smoke, default, paper) or a .toml file; default: default")
     p.add_argument("--models", help="comma-separated models with parameters, e.g. lstm,gru:hidden=32")
     p.add_argument("--datasets", help="comma-separated datasets, e.g. lorenz:noise=0.05,copy:lag=[10,50]")
-    p.add_argument("--seeds", type=_count, help="number of seeds (0..N-1)")
+    p.add_argument("--seeds", type=_integer, help="number of seeds (0..N-1), 1 to 1000")
     p.add_argument("--device", choices=["cpu", "cuda", "all"], help="device(s) to run on")
     p.add_argument("--steps", type=_count, help="override the training steps of every block")
     p.add_argument("--out", help="run directory (default results/runs/<timestamp>)")

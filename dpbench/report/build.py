@@ -198,6 +198,7 @@ def write_report(run_dir: Path, out: Path | None = None, title: str | None = Non
     run_dir = Path(run_dir)
     if run_dir.is_file():
         run_dir = run_dir.parent
+    load_results(run_dir)  # a missing or malformed run fails here, before anything is created
     out = Path(out) if out else run_dir / "report.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     report = build_report(run_dir, out.parent, title, with_runs)

@@ -57,8 +57,9 @@ def save_artifacts(run_dir: Path, result: TrialResult, artifacts: dict[str, Any]
         folder.mkdir(exist_ok=True)
         np.savez_compressed(folder / f"{stem}.npz", **{k: v.numpy() for k, v in diag.items()})
         from dpbench.report.diagnostics import plot_diagnostics
+        from dpbench.report.tables import label
 
-        title = f"{result.model} on {result.dataset}"
+        title = f"{label(result.model, result.model_params)} on {label(result.dataset, result.dataset_params)}"
         written += [str(p) for p in plot_diagnostics(diag, folder, stem, title=title)]
     return written
 

@@ -103,8 +103,10 @@ def model_metric_lines(trials: Iterable[TrialResult]) -> list[str]:
                 values[(dataset_label(t), model_label(t), name)].append(float(t.metrics[name]))
     if not values:
         return []
-    rows = [[d, m, n, format_mean_std(*mean_std(v))] for (d, m, n), v in sorted(values.items())]
-    return ["model-specific metrics (mean ± std over seeds)",
+    single = all(len(v) == 1 for v in values.values())
+    rows = [[d, m, n, format_mean_std(v[0]) if single else format_mean_std(*mean_std(v))]
+            for (d, m, n), v in sorted(values.items())]
+    return ["model-specific metrics" + ("" if single else " (mean ± std over seeds)"),
             _table(["dataset", "model", "metric", "value"], rows), ""]
 
 

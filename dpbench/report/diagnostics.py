@@ -48,7 +48,7 @@ def _curves(name: str, rows: torch.Tensor, path: Path, title: str, xlabel: str, 
     return path
 
 
-def _heatmaps(name: str, maps: torch.Tensor, path: Path, title: str) -> Path:
+def _heatmaps(name: str, maps: torch.Tensor, path: Path, title: str, panel: str = "sample") -> Path:
     xlabel, ylabel = AXES.get(name, ("index", "step"))
     if maps.shape[1] == 1:  # one output step: weights along the x axis, one line per sample
         return _curves(name, maps[:, 0], path, f"{title} ({ylabel} 0)", xlabel, "weight")
@@ -58,7 +58,7 @@ def _heatmaps(name: str, maps: torch.Tensor, path: Path, title: str) -> Path:
         ax = axes[0, i]
         im = ax.imshow(maps[i].numpy(), aspect="auto", cmap="viridis", interpolation="nearest")
         _integer_ticks(ax)
-        ax.set_title(f"sample {i}", fontsize=9)
+        ax.set_title(f"{panel} {i}", fontsize=9)
         ax.set_xlabel(xlabel)
         if i == 0:
             ax.set_ylabel(ylabel)
@@ -77,7 +77,7 @@ def plot_diagnostics(diag: dict[str, torch.Tensor], folder: Path, stem: str, tit
         if value.dim() == 3:
             written.append(_heatmaps(name, value, path, title))
         elif value.dim() == 4:  # [K, T, heads, N]: one panel per head of the first sample
-            written.append(_heatmaps(name, value[0].permute(1, 0, 2), path, f"{title} (sample 0, per head)"))
+            written.append(_heatmaps(name, value[0].permute(1, 0, 2), path, f"{title} (sample 0)", panel="head"))
         elif value.dim() == 2:
             written.append(_curves(name, value, path, title, "time step", name))
     return written

@@ -150,7 +150,7 @@ def split_loss(model: nn.Module, split: Split, loss_fn, device: str, batch_size:
 
 def train(
     model: nn.Module, task: TaskData, cfg: TrainConfig, seed: int, device: str,
-    on_progress: Callable[[int, float], None] | None = None, deadline: float | None = None,
+    on_progress: Callable[[int, float, float], None] | None = None, deadline: float | None = None,
     eval_batch_size: int = 256, on_eval: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place for at most ``cfg.steps`` steps (fewer when early stopping
@@ -217,7 +217,7 @@ def train(
             if on_eval:
                 on_eval(step, val)
         if on_progress:
-            on_progress(step, last_loss)
+            on_progress(step, last_loss, best_val)
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(step, best_step, best_val, last_loss, samples, time.perf_counter() - start,

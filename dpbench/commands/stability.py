@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 
-from dpbench.report.stability import compare_runs, fraction_stable, stability_table
-from dpbench.report.tables import render
-from dpbench.results import load_results, trials_of
 
 
 def run(args: argparse.Namespace) -> int:
+    from dpbench.report.stability import compare_runs, fraction_stable, stability_table
+    from dpbench.report.tables import render
+    from dpbench.results import load_results, trials_of
+
     a, b = trials_of(load_results(args.run_a)), trials_of(load_results(args.run_b))
     rows = compare_runs(a, b, args.metric)
     print(render(stability_table(rows), "pipe" if args.markdown else "simple"))

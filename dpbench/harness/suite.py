@@ -511,13 +511,13 @@ def space_for(space: dict[str, dict[str, Any]], model_defaults: dict[str, Any],
 
 def check_space(block: Block, registry: Registry, where: str) -> None:
     """Every key of ``block``'s search space must be a tunable training setting or a
-    hyper-parameter of at least one of its models."""
+    hyper-parameter of a registered model (it applies to the block's models that have it;
+    ``--models`` may leave none)."""
     if not block.tune.enabled:
         return
-    names = sorted(registry.models) if block.models == ("*",) else [parse_item(m)[0] for m in block.models]
     valid = set(TUNABLE_TRAIN)
-    for n in names:
-        valid |= set(registry.model(n).defaults)
+    for spec in registry.models.values():
+        valid |= set(spec.defaults)
     for key in block.tune.space:
         if key not in valid:
             raise UsageError(f"{where}: unknown key {key!r}; valid: {', '.join(sorted(valid))}")

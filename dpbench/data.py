@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from dpbench.params import UsageError, format_params
-from dpbench.specs import DatasetSpec, resolve
+from dpbench.specs import DatasetSpec, owner, resolve
 
 #: Options the core handles for every forecast dataset, with their defaults and docs.
 FORECAST_OPTIONS: dict[str, Any] = {
@@ -172,7 +172,7 @@ def generate_raw(spec: DatasetSpec, params: Mapping[str, Any], seed: int, use_ca
                 )
         except Exception:  # a corrupt cache entry is regenerated
             pass
-    raw = resolve(spec.generate)(own, seed)
+    raw = resolve(spec.generate, owner(spec))(own, seed)
     if spec.kind == "forecast":
         if not isinstance(raw, Trajectory):
             raise TypeError(f"dataset {spec.name!r} (plugin {spec.plugin!r}) must return a Trajectory")

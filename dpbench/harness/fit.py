@@ -1,0 +1,40 @@
+"""The fit protocol: models whose spec declares ``fit`` are fitted, not gradient-trained.
+
+The harness calls ``spec.fit(model, train, val, seed=seed)`` once, in place of
+:func:`dpbench.harness.train.train`, and then scores the model exactly like a trained one.
+What it reports in the training slots: ``train_time_s`` = the fit's wall time,
+``train_seq_per_s`` = training windows fitted per second (one sample), ``best_val_loss`` /
+``final_train_loss`` = the task loss on the validation / training split after the fit.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from torch import nn
+
+from dpbench.data import TaskData
+from dpbench.harness.timing import synchronize
+from dpbench.harness.train import TrainResult, split_loss, task_loss
+from dpbench.specs import ModelSpec, owner, resolve
+
+
+def fit(spec: ModelSpec, model: nn.Module, task: TaskData, seed: int, device: str,
+        eval_batch_size: int = 256) -> tuple[TrainResult, dict[str, Any]]:
+    """Fit ``model`` in place with ``spec.fit``; returns the training summary and what the
+    fit chose (its return value, a dict)."""
+    fit_fn = resolve(spec.fit, owner(spec))
+    synchronize(device)
+    start = time.perf_counter()
+    chosen = fit_fn(model, task.train, task.val, seed=seed)
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    if chosen is not None and not isinstance(chosen, dict):
+        raise TypeError(f"{owner(spec)}: fit must return a dict or None, got {type(chosen).__name__}")
+    model.eval()
+    loss_fn = task_loss(task)
+    val = split_loss(model, task.val, loss_fn, device, eval_batch_size)
+    train = split_loss(model, task.train, loss_fn, device, eval_batch_size)
+    model.eval()  # split_loss leaves the model in train mode
+    rate = [len(task.train) / seconds] if seconds > 0 else []
+    return TrainResult(0, 0, val, train, rate, seconds), dict(chosen or {})

@@ -15,6 +15,7 @@ from dpbench.harness.executors import EXECUTORS, make_executor
 from dpbench.harness.runner import load_run_config, run_suite
 from dpbench.harness.suite import load_suite, override, suite_from_dict
 from dpbench.harness.summary import failures, summary_rows
+from dpbench.report.tables import relative_table, render
 from dpbench.params import UsageError
 from dpbench.plugins import get_registry
 
@@ -25,6 +26,10 @@ def print_summary(trials, derived, stream=None) -> None:
     for kind, (headers, rows) in summary_rows(trials).items():
         print(f"\n{kind} (mean ± std over seeds)", file=stream)
         print(tabulate(rows, headers=headers), file=stream)
+    relative = relative_table(trials)
+    if relative:
+        print("\nforecasting relative to ngrc and persistence (ratios of seed means)", file=stream)
+        print(render(relative, "simple"), file=stream)
     if derived:
         print("\nlong-dependency recall", file=stream)
         print(tabulate([[d["dataset"], d.get("block", ""), d["model"] + (f":{d['model_params']}" if d["model_params"] else ""),

@@ -145,6 +145,12 @@ def _trial(model, params, dataset, dparams=None):
                  EvalConfig(rollout_steps=10, rollout_starts=2, timing_repeats=1), "b")
 
 
+def test_parameter_count_is_taken_after_the_fit(registry):
+    res = run_trial(_trial("linear", {"delays": "1/4", "alpha": "1e-6"}, "lorenz", {"length": 600, "window": 8}), registry)
+    k = res.info["fit"]["delays"]
+    assert res.metrics["param_count"] == (k * 3) * 3 + 3  # VAR(k) on 3 components, plus the constant
+
+
 def test_singular_fit_ends_the_trial_as_failed_and_the_run_goes_on():
     reg = load_registry(disable_third_party=True, extra_plugins=[("twin", _TwinPlugin())])
     bad = run_trial(_trial("linear", {"alpha": "0", "delays": "1"}, "twin", {"window": 4}), reg)

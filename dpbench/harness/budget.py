@@ -1,7 +1,7 @@
 """Build a model at a parameter budget by scaling its width hyper-parameter."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import nn
@@ -21,6 +21,11 @@ class BuiltModel:
     param_count: int
     width: int | None
     budget_ok: bool
+
+    def recounted(self, budget: int, tolerance: float) -> "BuiltModel":
+        """The same model counted again (after a fit that chose, e.g., its number of delays)."""
+        count = count_params(self.module)
+        return replace(self, param_count=count, budget_ok=abs(count - budget) <= tolerance * budget)
 
     @property
     def fixed_count(self) -> int:

@@ -100,6 +100,7 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float]
     fitted: dict[str, Any] = {}
     if spec.fitted:  # closed-form models (spec.fit) replace the gradient loop; scoring is shared
         result, fitted = fit_model(spec, model, task, trial.seed, device, ecfg.eval_batch_size)
+        built = built.recounted(cfg.param_budget, cfg.budget_tolerance)  # a fit may resize its readout
     else:
         result = train(model, task, cfg, trial.seed, device, on_progress, eval_batch_size=ecfg.eval_batch_size)
     samples: dict[str, list[float]] = {"train_seq_per_s": result.train_seq_per_s}

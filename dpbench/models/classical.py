@@ -57,7 +57,7 @@ from dpbench.specs import ModelSpec
 #: Validation-grid hyper-parameters per model (the defaults are these joined by "/").
 GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
     "linear": {"delays": (1, 2, 4, 8, 16), "alpha": (1e-8, 1e-6, 1e-4, 1e-2, 1.0)},
-    "ngrc": {"alpha": (1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)},
+    "ngrc": {"delays": (2, 3, 5), "alpha": (1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)},
     "esn": {"alpha": (1e-9, 1e-7, 1e-5), "spectral_radius": (0.95,), "leak": (0.3, 1.0),
             "input_scaling": (0.05, 0.2)},
 }
@@ -446,7 +446,7 @@ SPECS = (
               description="next-generation reservoir computer (NVAR): delays, quadratic monomials, ridge",
               citation="Gauthier et al. 2021, Nat. Commun. 12:5564, eqs. 4-8",
               factory=build_ngrc, fit=fit, tasks=("forecast",),
-              defaults={"delays": 2, "skip": 1, "quadratic": True, "cubic": False, **_grid("ngrc")}),
+              defaults={"skip": 1, "quadratic": True, "cubic": False, **_grid("ngrc")}),
     ModelSpec(name="esn", family="classical",
               description="leaky echo-state network, reservoirpy initialisers, ridge readout",
               citation="Jaeger 2001, GMD report 148; Lukosevicius 2012, LNCS 7700:659, eqs. 2-4",

@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-#: The built-in families (``dpbench list`` groups by family). A plugin may use any other
+#: The built-in families (``dpbench list`` shows each model's). A plugin may use any other
 #: name that follows the name grammar (e.g. ``"reservoir"``); these are not a closed set.
 FAMILIES = ("feedforward", "recurrent", "attention", "memory", "plastic", "hybrid", "classical")
 TASK_KINDS = ("forecast", "recall")

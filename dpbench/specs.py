@@ -108,6 +108,8 @@ class ModelSpec:
             readout whose hyper-parameters are chosen on ``val``. It fills the model's
             weights in place and may return what it chose (JSON-able), which lands in the
             trial's ``info["fit"]``. Scoring is shared with trained models.
+        extra: the ``pip install dpbench[extra]`` the model needs, if any (shown by
+            ``dpbench list``).
         plugin: name of the plugin that registered the spec (set by the registry).
     """
 
@@ -123,6 +125,7 @@ class ModelSpec:
     metrics: Callable[..., Any] | str | None = None
     uses_metadata: bool = False
     fit: Callable[..., Any] | str | None = None
+    extra: str | None = None
     plugin: str = ""
 
     @property

@@ -15,7 +15,7 @@ from dpbench.harness.trial import run_trial
 from dpbench.hookspecs import hookimpl
 from dpbench.models.classical import SPECS, DelayRidge, EchoState, SingularFit, parse_grid, ridge_fit
 from dpbench.plugins import load_registry
-from dpbench.specs import DatasetSpec
+from dpbench.specs import DatasetSpec, resolve
 from dpbench.testing import check_model_spec
 
 SMALL = {"length": 800, "window": 8}
@@ -31,7 +31,7 @@ def _fitted(registry, name, task, **hp):
     spec = registry.model(name)
     torch.manual_seed(0)
     model = build(spec, task, hp)
-    spec.fit(model, task.train, task.val, seed=0)
+    resolve(spec.fit)(model, task.train, task.val, seed=0)
     return model.eval()
 
 

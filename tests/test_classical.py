@@ -201,3 +201,20 @@ def test_conformance_kit_catches_a_fit_that_changes_nothing():
     lazy = replace(next(s for s in SPECS if s.name == "linear"), name="lazy", fit=lambda *a, **k: {})
     with pytest.raises(AssertionError, match="the fit to change the outputs"):
         check_model_spec(lazy)
+
+
+def test_relative_table_divides_by_ngrc_and_persistence():
+    from dpbench.report.tables import relative_table
+    from dpbench.results import TrialResult
+
+    def trial(model, seed, vpt, nrmse):
+        return TrialResult(f"{model}{seed}", model, {}, "lorenz", {}, seed, "cpu", "ok", None,
+                           metrics={"vpt_lyapunov": vpt, "nrmse_1step": nrmse})
+
+    trials = [trial("ngrc", 0, 6.0, 0.01), trial("ngrc", 1, 4.0, 0.03), trial("persistence", 0, 0.1, 0.2),
+              trial("lstm", 0, 2.5, 0.04)]
+    headers, rows = relative_table(trials)
+    assert headers[3:] == ["VPT / ngrc", "VPT / persistence", "NRMSE 1-step / ngrc", "NRMSE 1-step / persistence"]
+    lstm = next(r for r in rows if r[1] == "lstm")
+    assert lstm[3:] == ["0.50×", "25.00×", "2.00×", "0.20×"]  # against seed means 5.0 / 0.02 and 0.1 / 0.2
+    assert relative_table([trial("lstm", 0, 2.5, 0.04)]) is None

@@ -214,7 +214,18 @@ def test_relative_table_divides_by_ngrc_and_persistence():
     trials = [trial("ngrc", 0, 6.0, 0.01), trial("ngrc", 1, 4.0, 0.03), trial("persistence", 0, 0.1, 0.2),
               trial("lstm", 0, 2.5, 0.04)]
     headers, rows = relative_table(trials)
-    assert headers[3:] == ["VPT / ngrc", "VPT / persistence", "NRMSE 1-step / ngrc", "NRMSE 1-step / persistence"]
+    assert headers[3:] == ["VPT / ngrc", "VPT / persistence", "NRMSE / ngrc", "NRMSE / persistence"]
     lstm = next(r for r in rows if r[1] == "lstm")
     assert lstm[3:] == ["0.50×", "25.00×", "2.00×", "0.20×"]  # against seed means 5.0 / 0.02 and 0.1 / 0.2
     assert relative_table([trial("lstm", 0, 2.5, 0.04)]) is None
+
+
+def test_relative_table_fits_the_terminal():
+    from dpbench.report.terminal import relative_lines
+    from dpbench.results import TrialResult
+
+    trials = [TrialResult(f"{m}", m, {}, "lorenz", {"length": 800, "window": 16}, 0, "cpu", "ok", None,
+                          metrics={"vpt_lyapunov": 1.0 + i, "nrmse_1step": 0.1}, block="chaotic-flow")
+              for i, m in enumerate(("ngrc", "persistence", "plastic-rnn"))]
+    lines = "\n".join(relative_lines(trials, width=100)).splitlines()
+    assert max(map(len, lines)) <= 100 and "VPT / ngrc" in "\n".join(lines) and "cpu" in lines[0]

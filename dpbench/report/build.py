@@ -114,7 +114,7 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
         w.section("Accuracy", "Mean ± std over seeds; ★ marks the best model per dataset and device. "
                   "VPT: valid prediction time of closed-loop rollouts in Lyapunov times.")
         w.table(forecast, "Forecasting (test split)")
-        w.table(T.relative_table(trials), "Forecasting relative to ngrc and to persistence "
+        w.table(T.relative_table(trials), "Forecasting relative to ngrc and to persistence, VPT and one-step NRMSE "
                 "(ratios of seed means; VPT above 1 and NRMSE below 1 beat the reference)")
         w.table(recall, "Recall (test split)")
 

@@ -89,7 +89,7 @@ def accuracy_table(trials: Iterable[TrialResult], metrics: dict[str, tuple[str, 
 
 #: Models the relative table divides by: the reservoir computer and the floor.
 RELATIVE_TO = ("ngrc", "persistence")
-RELATIVE_METRICS = {"vpt_lyapunov": "VPT", "nrmse_1step": "NRMSE 1-step"}
+RELATIVE_METRICS = {"vpt_lyapunov": "VPT", "nrmse_1step": "NRMSE"}  # NRMSE: one-step
 
 
 def relative_table(trials: Iterable[TrialResult]) -> Table | None:

@@ -138,7 +138,8 @@ def relative_lines(trials: Iterable[TrialResult], width: int = WIDTH) -> list[st
     if table is None:
         return []
     device, headers, rows = _drop_constant(*table, "device")
-    title = f"forecasting relative to ngrc and persistence (VPT, one-step NRMSE; ratios of seed means{f', {device}' if device else ''})"
+    title = ("forecasting relative to ngrc and persistence (VPT, one-step NRMSE; ratios of seed means"
+             + (f", {device})" if device else ")"))
     whole = _table(headers, rows)
     if _width(whole) <= width:
         return [title, whole, ""]

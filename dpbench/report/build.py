@@ -15,6 +15,7 @@ from typing import Any
 
 from dpbench.report import figures as F
 from dpbench.report import tables as T
+from dpbench.report import verdicts as V
 from dpbench.results import TrialResult, atomic_write, load_results, trials_of
 
 
@@ -107,6 +108,13 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
     w.text(f"{len(ok)} of {len(trials)} trials ok · torch {env.get('torch', '?')} · "
            f"{env.get('cpu', '?')} ({env.get('cpu_count', '?')} cores, {env.get('torch_threads', '?')} threads) · "
            f"git {str(env.get('git_sha', '?'))[:10]}{' (dirty)' if env.get('git_dirty') else ''}")
+
+    verdicts, verdict_figs = V.verdicts_markdown(trials, fig_dir, w.base, V.classical_models())
+    if verdicts:
+        w.sections.append("Verdicts")
+        w.md += [verdicts, ""]
+        w.term += ["", verdicts]
+        figures += verdict_figs
 
     forecast = T.accuracy_table(trials, T.FORECAST_METRICS)
     recall = T.accuracy_table(trials, T.RECALL_METRICS)

@@ -80,8 +80,8 @@ def print_verdicts(rows: list[Row], args: argparse.Namespace, machine: list[str]
     summary = (f"{len(bad)} regression(s), {sum(r.status == 'improved' for r in rows)} improvement(s), "
                f"{unsure} inconclusive{f', {few} with too few seeds' if few else ''} "
                f"in {len(rows)} comparisons (threshold {args.threshold:.0%}, alpha {args.alpha:g}"
-               f"{', normalised by calibration' if args.normalize else ''}"
-               f"{f', throughput relative to {args.relative_to}' if args.relative_to else ''})")
+               f"{', normalised by calibration' if getattr(args, 'normalize', False) else ''}"
+               f"{f', throughput relative to {rel}' if (rel := getattr(args, 'relative_to', None)) else ''})")
     body = table_rows(rows, args.changes_only)
     code = exit_code(rows)
     if args.format == "md":
@@ -99,22 +99,27 @@ def print_verdicts(rows: list[Row], args: argparse.Namespace, machine: list[str]
     return code
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("compare", help="compare two runs; exit 1 on a significant regression (CI gate)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("baseline", metavar="BASELINE", help="baseline run directory or results.json")
-    p.add_argument("current", metavar="CURRENT", help="current run directory or results.json")
+def add_gate_options(p: argparse.ArgumentParser) -> None:
+    """The verdict options shared by ``compare`` and ``abtest``."""
     p.add_argument("--threshold", type=_fraction, default=DEFAULT_THRESHOLD,
                    help=f"smallest throughput change that counts (default {DEFAULT_THRESHOLD:g} = 10%%)")
     p.add_argument("--alpha", type=_fraction, default=DEFAULT_ALPHA,
                    help=f"significance level of the one-sided Mann-Whitney U test (default {DEFAULT_ALPHA:g})")
     p.add_argument("--acc-tolerance", type=_fraction, default=DEFAULT_ACC_TOLERANCE,
                    help=f"relative tolerance of accuracy metrics (default {DEFAULT_ACC_TOLERANCE:g})")
+    p.add_argument("--format", choices=["text", "md"], default="text", help="md: a table for a PR comment")
+    p.add_argument("--changes-only", action="store_true", help="list only regressions, improvements, untested")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compare", help="compare two runs; exit 1 on a significant regression (CI gate)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("baseline", metavar="BASELINE", help="baseline run directory or results.json")
+    p.add_argument("current", metavar="CURRENT", help="current run directory or results.json")
+    add_gate_options(p)
     p.add_argument("--normalize", action="store_true",
                    help="divide throughput by each run's calibration median (machine speed)")
     p.add_argument("--relative-to", metavar="MODEL",
                    help="compare throughput as a speedup over MODEL (e.g. lstm) measured in the same run")
-    p.add_argument("--format", choices=["text", "md"], default="text", help="md: a table for a PR comment")
-    p.add_argument("--changes-only", action="store_true", help="list only regressions, improvements, untested")
     p.set_defaults(func=compare)
 

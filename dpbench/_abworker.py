@@ -8,7 +8,7 @@ sides share (suite loading, trial expansion, the runner's ``run_trials`` and ``R
 Protocol (JSON lines; the real stdout is kept for it, ``print`` in model code goes to stderr):
 
 * argv[1] = JSON ``{"suite", "models", "datasets", "seeds", "steps", "out", "threads",
-  "timeout"}``; the worker answers ``{"hello": {"dpbench": path, "trials": [[id, label], ...]}}``
+  "timeout", "calibrate"}`` (``calibrate`` false skips the calibration workload); the worker answers ``{"hello": {"dpbench": path, "trials": [[id, label], ...]}}``
   or ``{"error": "one line"}`` and exits 2;
 * stdin ``{"run": trial_id}`` → ``{"done": trial_id, "status": ..., "error": ...}``;
 * stdin ``{"end": true}`` → result files finalised, ``{"bye": run_dir}``.
@@ -52,7 +52,7 @@ def main() -> int:
         config = {"suite": suite.to_dict(), "options": {"abtest": cfg}, "trials": [t.trial_id for t in trials]}
         (run_dir / "config.json").write_text(json.dumps(config, indent=1, default=str))
         writer = RunWriter(run_dir, run_dir.name, config, environment())
-        writer.calibration = calibrate()
+        writer.calibration = calibrate() if cfg.get("calibrate", True) else None
         writer.write()
     except Exception as exc:  # the side cannot run this suite at all
         say({"error": " ".join(f"{type(exc).__name__}: {exc}".split())[:400]})

@@ -227,5 +227,16 @@ def one_sided_failures(base: Side, head: Side) -> dict[str, list[str]]:
     return out
 
 
+def abtest_rows(base: dict[str, Any], head: dict[str, Any], threshold: float, alpha: float,
+                acc_tolerance: float, names: tuple[str, str] = ("base", "head")) -> list:
+    """The verdicts of an A/B run: :func:`dpbench.compare.compare_docs` (same machine by
+    construction, so no machine check), then Holm's correction over all throughput cells
+    (:func:`dpbench.compare.holm_throughput`): with tens of cells, a per-cell α would flag
+    some cell of almost every same-code run on a loaded machine."""
+    from dpbench.compare import compare_docs, holm_throughput
+
+    return holm_throughput(compare_docs(base, head, threshold, alpha, acc_tolerance, names=names), alpha)
+
+
 def default_out() -> Path:
     return DEFAULT_OUT / dt.datetime.now().strftime("%Y%m%d-%H%M%S")

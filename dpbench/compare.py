@@ -296,3 +296,27 @@ def exit_code(rows: list[Row]) -> int:
     if any(r.regression for r in rows):
         return EXIT_REGRESSION
     return EXIT_INCONCLUSIVE if any(r.status == "inconclusive" for r in rows) else EXIT_OK
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjusted p values (Holm 1979, Scand. J. Statist. 6:65), in input
+    order: the i-th smallest of m p values times (m − i + 1), made monotone, capped at 1."""
+    m = len(pvalues)
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda j: pvalues[j])):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def holm_throughput(rows: list[Row], alpha: float = DEFAULT_ALPHA) -> list[Row]:
+    """Family-wise control over all throughput cells: a throughput regression or improvement
+    stands only when its Holm-adjusted p (over every throughput cell, untested ones counted
+    as p = 1) is still ≤ ``alpha``; the others become ``ok`` with a note. In place; returned."""
+    cells = [r for r in rows if r.metric in THROUGHPUT]
+    adjusted = holm([r.p_value if r.p_value is not None else 1.0 for r in cells])
+    for r, p in zip(cells, adjusted):
+        if r.status in ("regression", "improved") and p > alpha:
+            r.status, r.note = "ok", f"not significant after Holm over {len(cells)} cells (p={p:.2g})"
+    return rows

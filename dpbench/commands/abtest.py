@@ -4,7 +4,8 @@ Both revisions are checked out in temporary git worktrees and imported from ther
 trials run on this machine one at a time, interleaved (A B B A A B ...), so load and
 thermal drift hit both sides alike. Each side writes an ordinary run directory
 (OUT/base, OUT/head; default OUT results/abtest/<timestamp>), then the two are compared
-with the rules of ``dpbench compare`` (see docs/ci.md). HEAD_REV defaults to HEAD, which
+with the rules of ``dpbench compare`` (see docs/ci.md), Holm-corrected over all
+throughput cells. HEAD_REV defaults to HEAD, which
 then needs a clean working tree. A trial that fails on one side only is listed as a
 failure of that side, not as a regression.
 
@@ -26,19 +27,19 @@ DEFAULT_THREADS = 1
 def abtest(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dpbench.abtest import default_out, run_abtest
+    from dpbench.abtest import abtest_rows, default_out, run_abtest
     from dpbench.commands.compare import print_verdicts
-    from dpbench.compare import compare_docs, noise_reasons
+    from dpbench.compare import noise_reasons
     from dpbench.results import load_results
 
     suite = str(Path(args.suite).resolve()) if Path(args.suite).is_file() else args.suite
     cfg = {"suite": suite, "models": args.models, "datasets": args.datasets, "seeds": args.seeds,
-           "steps": args.steps, "threads": args.threads, "timeout": args.trial_timeout}
+           "steps": args.steps, "threads": args.threads, "timeout": args.trial_timeout,
+           "calibrate": not args.no_calibrate}
     out = Path(args.out) if args.out else default_out()
     result = run_abtest(Path(args.repo), args.base_rev, args.head_rev, cfg, out)
     docs = [load_results(out / s) for s in ("base", "head")]
-    rows = compare_docs(*docs, args.threshold, args.alpha, args.acc_tolerance, names=(
-        f"{result.base.title}", f"{result.head.title}"))
+    rows = abtest_rows(*docs, args.threshold, args.alpha, args.acc_tolerance, (result.base.title, result.head.title))
     noise = noise_reasons(docs[0], "base") + noise_reasons(docs[1], "head")
     code = print_verdicts(rows, args, [], [])
     if noise:  # interleaving spreads it over both sides: information, not a reason to doubt
@@ -67,6 +68,8 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=_count, default=DEFAULT_THREADS,
                    help=f"torch intra-op threads of each side (default {DEFAULT_THREADS}; 0 = torch's choice)")
     p.add_argument("--trial-timeout", type=_positive, metavar="SECONDS", help="time limit per trial")
+    p.add_argument("--no-calibrate", action="store_true",
+                   help="skip each side's calibration workload (it only feeds the noisy-machine note)")
     p.add_argument("--repo", default=".", help="the git repository (default: the current directory's)")
     p.add_argument("--out", help="folder for the two run directories (default results/abtest/<timestamp>)")
     add_gate_options(p)

@@ -8,7 +8,7 @@ Per comparison block and dataset (the headline metric of the dataset, the first 
 * **pairwise tests** — every model against ``lstm`` and, when the block has one, against the
   best model of family ``classical``: two one-sided Mann–Whitney U tests over the per-seed
   values (better / worse; Mann & Whitney 1947, ``scipy.stats.mannwhitneyu``), all of them
-  Holm-corrected together across the block (Holm 1979, :func:`holm`). Effect size: Cliff's
+  Holm-corrected together across the block (Holm 1979, :func:`dpbench.compare.holm`). Effect size: Cliff's
   delta δ = P(X > Y) − P(X < Y) = 2U / (n₁n₂) − 1, signed so that δ > 0 means the model is
   better (Cliff 1993). A pair with fewer than :data:`MIN_SEEDS` seeds on a side is "too few
   seeds" and is not tested, so it can never be a win.
@@ -34,7 +34,7 @@ from typing import Iterable
 import numpy as np
 from scipy.stats import bootstrap, friedmanchisquare, mannwhitneyu
 
-from dpbench.compare import ACCURACY
+from dpbench.compare import ACCURACY, holm
 from dpbench.params import format_params
 from dpbench.results import TrialResult
 
@@ -52,18 +52,6 @@ STATS_HINT = "pip install 'dpbench[stats]'"
 def higher_is_better(metric: str) -> bool:
     """Direction of an accuracy metric, as the regression gate reads it."""
     return ACCURACY[metric][0]
-
-
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjusted p values (Holm 1979), in the input order: the i-th
-    smallest p times (m − i + 1), made monotone, capped at 1."""
-    m = len(pvalues)
-    adjusted = [1.0] * m
-    running = 0.0
-    for rank, i in enumerate(sorted(range(m), key=lambda j: pvalues[j])):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def median_ci(values: list[float], level: float = 0.95, resamples: int = 2000) -> tuple[float, float]:

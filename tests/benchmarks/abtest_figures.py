@@ -61,11 +61,13 @@ def make_clone(plant: str, where: Path) -> tuple[Path, str, str]:
 
 def flagged(out: Path) -> tuple[list[str], int]:
     sys.path.insert(0, str(ROOT))
-    from dpbench.compare import compare_docs
+    from dpbench.abtest import abtest_rows
+    from dpbench.compare import DEFAULT_ACC_TOLERANCE, DEFAULT_ALPHA, DEFAULT_THRESHOLD
     from dpbench.results import load_results
 
-    rows = compare_docs(load_results(out / "base"), load_results(out / "head"))
-    return [f"{r.model} {r.dataset} {r.metric} {r.status} ratio {r.ratio:.3f} p {r.p_value:.2g}"
+    rows = abtest_rows(load_results(out / "base"), load_results(out / "head"), DEFAULT_THRESHOLD, DEFAULT_ALPHA,
+                       DEFAULT_ACC_TOLERANCE)
+    return [f"{r.model} {r.dataset} {r.metric} {r.status} ratio {r.ratio:.3f} p {r.p_value or float('nan'):.2g}"
             for r in rows if r.status in ("regression", "improved")], len(rows)
 
 

@@ -242,7 +242,7 @@ def machine_differences(baseline: dict[str, Any], current: dict[str, Any]) -> li
         out.append("ISA " + "; ".join(parts))
     mb, mc = _cal_median(baseline), _cal_median(current)
     if mb and mc and max(mb, mc) / min(mb, mc) > CALIBRATION_FACTOR:
-        out.append(f"calibration {mb:.3g} vs {mc:.3g} workloads/s")
+        out.append(f"calibration {mb:.3g} vs {mc:.3g} workloads/s (another machine, or a busy one)")
     return out
 
 

@@ -64,7 +64,7 @@ def busy_warning(load: list[float] | None, cores: int | None) -> str | None:
     if not load or not cores or load[0] < cores:
         return None
     return (f"dpbench: warning: the machine is busy before the first trial (load average {load[0]:.1f} "
-            f"on {cores} cores); throughput figures will be noisy")
+            f"on {cores} cores); throughput figures will be noisy, least so with --threads 1 (docs/ci.md)")
 
 
 def environment() -> dict[str, Any]:

@@ -8,7 +8,8 @@ sides share (suite loading, trial expansion, the runner's ``run_trials`` and ``R
 Protocol (JSON lines; the real stdout is kept for it, ``print`` in model code goes to stderr):
 
 * argv[1] = JSON ``{"suite", "models", "datasets", "seeds", "steps", "out", "threads",
-  "timeout", "calibrate"}`` (``calibrate`` false skips the calibration workload); the worker answers ``{"hello": {"dpbench": path, "trials": [[id, label], ...]}}``
+  "timeout", "calibrate", "resume"}`` (``calibrate`` false skips the calibration workload;
+  ``resume`` true appends to the side's existing run directory: a fresh worker per trial); the worker answers ``{"hello": {"dpbench": path, "trials": [[id, label], ...]}}``
   or ``{"error": "one line"}`` and exits 2;
 * stdin ``{"run": trial_id}`` → ``{"done": trial_id, "status": ..., "error": ...}``;
 * stdin ``{"end": true}`` → result files finalised, ``{"bye": run_dir}``.
@@ -48,12 +49,19 @@ def main() -> int:
         trials, _ = expand_trials(suite, registry, torch.cuda.is_available())
         if not trials:
             raise ValueError("the suite selects no trials")
-        run_dir = new_run_dir(cfg["out"], force=True)
         config = {"suite": suite.to_dict(), "options": {"abtest": cfg}, "trials": [t.trial_id for t in trials]}
-        (run_dir / "config.json").write_text(json.dumps(config, indent=1, default=str))
-        writer = RunWriter(run_dir, run_dir.name, config, environment())
-        writer.calibration = calibrate() if cfg.get("calibrate", True) else None
-        writer.write()
+        if cfg.get("resume"):  # a later worker of the same side: append to its run directory
+            from pathlib import Path
+
+            run_dir = Path(cfg["out"])
+            writer = RunWriter(run_dir, run_dir.name, config, json.loads((run_dir / "results.json").read_text())
+                               .get("environment") or environment())
+        else:
+            run_dir = new_run_dir(cfg["out"], force=True)
+            (run_dir / "config.json").write_text(json.dumps(config, indent=1, default=str))
+            writer = RunWriter(run_dir, run_dir.name, config, environment())
+            writer.calibration = calibrate() if cfg.get("calibrate", True) else None
+            writer.write()
     except Exception as exc:  # the side cannot run this suite at all
         say({"error": " ".join(f"{type(exc).__name__}: {exc}".split())[:400]})
         return 2

@@ -106,11 +106,13 @@ def _pythonpath(tree: Path) -> str:
     return os.pathsep.join([str(tree), *keep])
 
 
-def start_worker(side: Side, cfg: dict[str, Any], python: str = sys.executable) -> None:
+def start_worker(side: Side, cfg: dict[str, Any], python: str = sys.executable, resume: bool = False) -> None:
     """Start ``side``'s worker in its worktree and read its trial list; UsageError when the
-    side cannot plan the suite (or imports dpbench from somewhere else)."""
+    side cannot plan the suite (or imports dpbench from somewhere else). ``resume``: a
+    later worker of the side, appending to its run directory."""
     env = {**os.environ, "PYTHONPATH": _pythonpath(side.tree), "PYTHONDONTWRITEBYTECODE": "1"}
-    log = open(side.out.parent / f"{side.name}.log", "w")
+    log = open(side.out.parent / f"{side.name}.log", "a" if resume else "w")
+    cfg = {**cfg, "resume": resume}
     side.proc = subprocess.Popen([python, "-c", WORKER.read_text(), json.dumps({**cfg, "out": str(side.out)})],
                                  cwd=side.tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=log, text=True, bufsize=1)
@@ -147,12 +149,26 @@ class ABResult:
     only_failed: dict[str, list[str]]   # side name → "label: error" of trials that failed there only
 
 
+def _stop(side: Side) -> None:
+    """End ``side``'s worker cleanly (its result files finalised)."""
+    if side.proc is not None:
+        answer = side.send({"end": True})
+        if "died" in answer:
+            side.dead = answer["died"]
+        side.proc.wait()
+        side.proc = None
+
+
 def run_abtest(repo: Path, base_rev: str, head_rev: str | None, cfg: dict[str, Any], out: Path,
                stream: TextIO | None = None, python: str = sys.executable,
-               on_trial: Callable[[str, str, dict[str, Any]], None] | None = None) -> ABResult:
+               on_trial: Callable[[str, str, dict[str, Any]], None] | None = None,
+               fresh: bool = True) -> ABResult:
     """Run ``cfg["suite"]`` (with ``models``/``datasets``/``seeds``/``steps``/``threads``/
     ``timeout`` overrides) for both revisions, interleaved; results in ``out/base`` and
-    ``out/head``. ``head_rev`` None means HEAD of a clean working tree."""
+    ``out/head``. ``head_rev`` None means HEAD of a clean working tree. ``fresh``: every
+    trial in a new worker process (a long-lived process can be systematically faster or
+    slower than another running the same code — scheduler placement, memory layout —
+    which interleaving cannot cancel; fresh processes turn it into trial-to-trial noise)."""
     stream = stream or sys.stderr
     repo = repository(repo)
     if head_rev is None:
@@ -178,7 +194,11 @@ def run_abtest(repo: Path, base_rev: str, head_rev: str | None, cfg: dict[str, A
             s = sides[i]
             if s.dead:
                 continue
+            if fresh and s.proc is None:
+                start_worker(s, cfg, python, resume=True)
             answer = s.send({"run": tid})
+            if fresh and "died" not in answer:
+                _stop(s)
             if "died" in answer:
                 s.dead = answer["died"]
                 print(f"dpbench abtest: the {s.title} worker died: {s.dead}", file=stream)
@@ -190,11 +210,7 @@ def run_abtest(repo: Path, base_rev: str, head_rev: str | None, cfg: dict[str, A
                 on_trial(s.name, tid, answer)
         for s in sides:
             if not s.dead:
-                answer = s.send({"end": True})
-                if "died" in answer:
-                    s.dead = answer["died"]
-            if s.proc:
-                s.proc.wait()
+                _stop(s)
     finally:
         for s in sides:
             if s.proc and s.proc.poll() is None:

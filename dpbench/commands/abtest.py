@@ -2,7 +2,8 @@
 
 Both revisions are checked out in temporary git worktrees and imported from there; their
 trials run on this machine one at a time, interleaved (A B B A A B ...), so load and
-thermal drift hit both sides alike. Each side writes an ordinary run directory
+thermal drift hit both sides alike; every trial runs in a fresh worker process of its side
+(--one-process: one per side). Each side writes an ordinary run directory
 (OUT/base, OUT/head; default OUT results/abtest/<timestamp>), then the two are compared
 with the rules of ``dpbench compare`` (see docs/ci.md), Holm-corrected over all
 throughput cells. HEAD_REV defaults to HEAD, which
@@ -37,7 +38,7 @@ def abtest(args: argparse.Namespace) -> int:
            "steps": args.steps, "threads": args.threads, "timeout": args.trial_timeout,
            "calibrate": not args.no_calibrate}
     out = Path(args.out) if args.out else default_out()
-    result = run_abtest(Path(args.repo), args.base_rev, args.head_rev, cfg, out)
+    result = run_abtest(Path(args.repo), args.base_rev, args.head_rev, cfg, out, fresh=not args.one_process)
     docs = [load_results(out / s) for s in ("base", "head")]
     rows = abtest_rows(*docs, args.threshold, args.alpha, args.acc_tolerance, (result.base.title, result.head.title))
     noise = noise_reasons(docs[0], "base") + noise_reasons(docs[1], "head")
@@ -68,6 +69,9 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=_count, default=DEFAULT_THREADS,
                    help=f"torch intra-op threads of each side (default {DEFAULT_THREADS}; 0 = torch's choice)")
     p.add_argument("--trial-timeout", type=_positive, metavar="SECONDS", help="time limit per trial")
+    p.add_argument("--one-process", action="store_true",
+                   help="one long-lived worker per side instead of a fresh process per trial (faster, but a "
+                        "process-level speed difference then looks like a code change)")
     p.add_argument("--no-calibrate", action="store_true",
                    help="skip each side's calibration workload (it only feeds the noisy-machine note)")
     p.add_argument("--repo", default=".", help="the git repository (default: the current directory's)")

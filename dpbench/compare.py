@@ -39,8 +39,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from scipy.stats import mannwhitneyu
-
 from dpbench.params import UsageError, format_params
 from dpbench.results import trials_of
 
@@ -132,6 +130,8 @@ def _labels(key: Key) -> tuple[str, str, str, str]:
 
 
 def _throughput_row(key: Key, b: list[float], c: list[float], threshold: float, alpha: float) -> Row:
+    from scipy.stats import mannwhitneyu  # here, not at import: the CLI's parser needs this module
+
     mb, mc = statistics.median(b), statistics.median(c)
     ratio = mc / mb
     status, p, note = "ok", None, ""
@@ -174,6 +174,8 @@ def accuracy_rank_row(key: Key, b: dict[int, float], c: dict[int, float], rel_to
     worse_by = (mb - mc) if higher else (mc - mb)
     if abs(worse_by) <= tol:
         return Row(*_labels(key), mb, mc, ratio, None, n, "ok", f"tolerance {tol:.3g}")
+    from scipy.stats import mannwhitneyu
+
     worse = worse_by > 0
     smaller = (worse and higher) or (not worse and not higher)  # is current expected to be smaller?
     p = float(mannwhitneyu(vc, vb, alternative="less" if smaller else "greater").pvalue)

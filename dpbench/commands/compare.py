@@ -23,11 +23,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from tabulate import tabulate
-
-from dpbench.compare import (DEFAULT_ACC_TOLERANCE, DEFAULT_ALPHA, DEFAULT_THRESHOLD, Row, apply_context,
-                             compare_docs, exit_code, machine_differences, noise_reasons)
-from dpbench.results import load_results
+from dpbench.compare import DEFAULT_ACC_TOLERANCE, DEFAULT_ALPHA, DEFAULT_THRESHOLD, Row
 
 MARKS = {"regression": "❌ regression", "improved": "✅ improved", "ok": "ok", "untested": "untested",
          "inconclusive": "❔ inconclusive"}
@@ -61,6 +57,9 @@ def _fraction(value: str) -> float:
 
 
 def compare(args: argparse.Namespace) -> int:
+    from dpbench.compare import apply_context, compare_docs, machine_differences, noise_reasons
+    from dpbench.results import load_results
+
     base, cur = load_results(args.baseline), load_results(args.current)
     rows = compare_docs(base, cur, args.threshold, args.alpha, args.acc_tolerance, args.normalize,
                         (args.baseline, args.current), args.relative_to)
@@ -72,6 +71,9 @@ def compare(args: argparse.Namespace) -> int:
 
 def print_verdicts(rows: list[Row], args: argparse.Namespace, machine: list[str], noise: list[str]) -> int:
     """Print the table and summary in ``args.format``; return the exit code (0 / 1 / 3)."""
+    from tabulate import tabulate
+
+    from dpbench.compare import exit_code
     bad = [r for r in rows if r.regression]
     unsure = sum(r.status == "inconclusive" for r in rows)
     few = sum("too few seeds" in r.note for r in rows)

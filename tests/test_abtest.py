@@ -48,8 +48,8 @@ def clone(tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("ab") / "repo"
     subprocess.run(["git", "clone", "-q", "--local", str(ROOT), str(repo)], check=True)
     git(repo, "checkout", "-q", "-b", "planted")
-    edit(repo, "dpbench/models/feedforward.py", *SLOW_FNN)
-    edit(repo, "dpbench/models/recurrent.py", *GRU_FAILS)
+    edit(repo, "dpbench/models/_feedforward.py", *SLOW_FNN)
+    edit(repo, "dpbench/models/_recurrent.py", *GRU_FAILS)
     git(repo, "commit", "-qam", "plant slowdown")
     git(repo, "checkout", "-q", "-b", "nosmoke", "HEAD~1")
     git(repo, "rm", "-q", "dpbench/suites/smoke.toml")

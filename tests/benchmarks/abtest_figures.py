@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 PLANTS = {
-    "slow": ("dpbench/models/feedforward.py",
+    "slow": ("dpbench/models/_feedforward.py",
              "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n        x = x[:, x.shape[1] - self.delays:]\n"
              "        return self.net(x.reshape(x.shape[0], -1)).view(x.shape[0], self.output_steps, self.output_size)\n",
              "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n        import time\n"

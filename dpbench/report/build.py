@@ -206,9 +206,9 @@ dpbench run --suite {suite} --out {run_dir} --force
 dpbench report {run_dir} --published --out {out}
 ```
 
-CI compares pull requests against it with `dpbench compare` (see [docs/ci.md](../docs/ci.md)).
-Numbers depend on the machine; throughput is only comparable on the same hardware, or after
-`--normalize` by the calibration workload.
+`dpbench compare` checks a run against it (see [docs/ci.md](../docs/ci.md)); on another machine
+its throughput verdicts are inconclusive (exit 3) unless `--normalize`. The CI gate is
+`dpbench abtest`, which runs base and head side by side on one machine instead.
 """
 
 

@@ -202,7 +202,7 @@ def plan_studies(trials: list[Trial], suite: Suite, run_dir: Path, registry) -> 
     groups: dict[tuple, list[Trial]] = defaultdict(list)
     for t in trials:
         block = blocks.get(t.block)
-        if block is None or not block.tune.enabled:
+        if block is None or not block.tune.enabled or registry.model(t.model).fitted:  # closed-form fits: nothing to tune
             plain.append(t)
             continue
         groups[study_key(t)].append(t)

@@ -125,7 +125,8 @@ def test_a_tuning_trial_that_reads_the_test_split_fails(registry, tmp_path, monk
 
     monkeypatch.setattr(trial_module, "train", peeking_train)
     trials = _run(_suite({"lr": {"low": 1e-3, "high": 1e-2}}, budget=2), registry, tmp_path)
-    assert {t.status for t in trials} == {"diverged"}  # no tuning trial completed
+    assert {t.status for t in trials} == {"failed"}  # no tuning trial completed
+    assert all("TestSplitSealed" in t.error for t in trials)
     (tried,) = _study_trials(tmp_path).values()
     assert all("TestSplitSealed" in t.user_attrs["error"] for t in tried)
 

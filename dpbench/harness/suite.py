@@ -412,7 +412,8 @@ def override(suite: Suite, models: str | None, datasets: str | None, seeds: int 
     if steps is not None:
         if steps < 1:
             raise UsageError(f"--steps={steps} must be >= 1")
-        blocks = [replace(b, train=replace(b.train, steps=steps)) for b in blocks]
+        # tuning trials too: their step cap becomes the block's (tune.steps = 0)
+        blocks = [replace(b, train=replace(b.train, steps=steps), tune=replace(b.tune, steps=0)) for b in blocks]
     new = replace(suite, blocks=tuple(blocks))
     if seeds is not None:
         if not 1 <= seeds <= 1000:

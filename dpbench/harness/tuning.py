@@ -189,6 +189,17 @@ class Study:
         return {"tuning_trials": float(len(done)), "tuning_wall_s": total("wall_time_s"),
                 "tuning_steps": total("steps_run"), "tuning_sequences": total("sequences_seen")}
 
+    def failure(self) -> tuple[str, str]:
+        """Why no trial completed: ``diverged`` when every trial diverged (or was pruned),
+        else the first other status (``failed``, ``timeout``, ``oom``), and the first error."""
+        done = self.finished()
+        statuses = [t.user_attrs.get("status", "failed") for t in done]
+        other = [st for st in statuses if st not in ("diverged", "pruned")]
+        status = other[0] if other else "diverged"
+        error = next((t.user_attrs.get("error") for t in done if t.user_attrs.get("status") == status
+                      and t.user_attrs.get("error")), status)
+        return status, error
+
     def tried(self) -> list[str]:
         return [f"{format_params(t.params)} ({t.user_attrs.get('status', t.state.name.lower())})"
                 for t in self.finished()]
@@ -248,10 +259,11 @@ def final_trials(studies: Iterable[Study]) -> tuple[list[Trial], list[TrialResul
     for s in studies:
         chosen, summary = s.chosen(), s.summary()
         if chosen is None:
+            status, error = s.failure()
             tried = s.tried()
-            message = f"tuning: none of {len(tried)} trials completed; tried " + "; ".join(tried)
+            message = f"tuning: none of {len(tried)} trials completed ({error}); tried " + "; ".join(tried)
             for t in s.finals:
-                failed.append(t.result("diverged", message[:500], metrics=dict(summary),
+                failed.append(t.result(status, message[:500], metrics=dict(summary),
                                        info={"tried": tried, "study": s.name}))
             continue
         for t in s.finals:

@@ -44,6 +44,9 @@ struct CudaBackend {
 }  // namespace dpbench_dnc
 
 TORCH_LIBRARY_IMPL(dpbench, CUDA, m) {
+  m.impl("dnc_access", &dpbench_dnc::access_op<dpbench_dnc::CudaBackend>);
   m.impl("dnc_access_forward", &dpbench_dnc::forward_op<dpbench_dnc::CudaBackend>);
-  m.impl("dnc_access_backward", &dpbench_dnc::backward_op<dpbench_dnc::CudaBackend>);
+  m.impl("dnc_access_backward", [](const dpbench_dnc::GradList& g, at::TensorList saved) {
+    return dpbench_dnc::backward_op<dpbench_dnc::CudaBackend>(g, saved);
+  });
 }

@@ -10,11 +10,15 @@
 
 #include "dnc_access_autograd.h"
 #include "dnc_binding_utils.h"
+#include "dnc_link_pool.h"
 
 namespace dpbench_dnc {
 namespace {
 
 struct CpuBackend {
+  static Tensor empty_link(at::IntArrayRef sizes, const Tensor& like) {
+    return LinkCache::get().empty(sizes, like);
+  }
   template <typename T>
   static void forward(const Dims& d, const StepInputs<T>& in, const StepOutputs<T>& out,
                       const Tensor&) {
@@ -54,6 +58,10 @@ TORCH_LIBRARY(dpbench, m) {
   // Diagnostics: backward steps (CPU) that reused the incoming link gradient's buffer.
   m.def("dnc_link_grad_reuses() -> int",
         [] { return dpbench_dnc::link_grad_reuses().load(std::memory_order_relaxed); });
+  // The CPU link cache (dnc_link_pool.h): bytes held free, and emptying it.
+  m.def("dnc_link_cache_bytes() -> int",
+        [] { return static_cast<int64_t>(dpbench_dnc::LinkCache::get().cached_bytes()); });
+  m.def("dnc_link_cache_release() -> ()", [] { dpbench_dnc::LinkCache::get().release(); });
 }
 
 TORCH_LIBRARY_IMPL(dpbench, CPU, m) {

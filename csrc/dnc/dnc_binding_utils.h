@@ -1,5 +1,6 @@
 // Tensor <-> raw-pointer plumbing shared by the CPU and CUDA bindings of the DNC access op, and
 // the op bodies themselves, templated on a Backend with
+//   static Tensor empty_link(IntArrayRef sizes, const Tensor& like)   (a [B, N, N] buffer)
 //   static void forward<T>(const Dims&, const StepInputs<T>&, const StepOutputs<T>&, const Tensor&)
 //   static void backward<T>(const Dims&, const StepInputs<T>&, const StepOutputs<T>&,
 //                           const OutputGrads<T>&, const InputGrads<T>&, const Tensor&)
@@ -49,10 +50,13 @@ StepInputs<T> input_ptrs(const Inputs& t) {
                        p(8), p(9), p(10), p(11), p(12), p(13), p(14), p(15)};
 }
 
-inline std::vector<at::Tensor> alloc_outputs(const Dims& d, const at::Tensor& like) {
+// The link output comes from Backend::empty_link (CPU: the link cache, dnc_link_pool.h).
+template <class Backend>
+std::vector<at::Tensor> alloc_outputs(const Dims& d, const at::Tensor& like) {
   auto e = [&](at::IntArrayRef s) { return at::empty(s, like.options()); };
-  return {e({d.B, d.N, d.W}), e({d.B, d.N}), e({d.B, d.N, d.N}), e({d.B, d.N}), e({d.B, d.N}),
-          e({d.B, d.R, d.N}), e({d.B, d.R, d.W}), e({d.B, d.aux()})};
+  return {e({d.B, d.N, d.W}), e({d.B, d.N}), Backend::empty_link({d.B, d.N, d.N}, like),
+          e({d.B, d.N}), e({d.B, d.N}), e({d.B, d.R, d.N}), e({d.B, d.R, d.W}),
+          e({d.B, d.aux()})};
 }
 
 template <typename T>
@@ -94,7 +98,7 @@ std::vector<Tensor> forward_op(at::TensorList inputs) {
   Inputs in;
   std::copy(inputs.begin(), inputs.end(), in.begin());
   const Dims d = check_inputs(in);
-  auto out = alloc_outputs(d, in[0]);
+  auto out = alloc_outputs<Backend>(d, in[0]);
   AT_DISPATCH_FLOATING_TYPES(in[0].scalar_type(), "dnc_access_forward", [&] {
     Backend::template forward<scalar_t>(d, input_ptrs<scalar_t>(in), output_ptrs<scalar_t>(out),
                                         in[0]);
@@ -122,7 +126,9 @@ std::vector<Tensor> backward_op(const GradList& grad_list, at::TensorList saved_
   auto saved = saved_outputs(rest[0], rest[1], rest[2], rest[3]);
   std::vector<Tensor> gin;
   for (int i = 0; i < kNumInputs; ++i)
-    gin.push_back(i == 2 && link_grad_out.defined() ? link_grad_out : at::empty_like(in[i]));
+    gin.push_back(i != 2 ? at::empty_like(in[i])
+                  : link_grad_out.defined() ? link_grad_out
+                                            : Backend::empty_link(in[i].sizes(), in[i]));
   AT_DISPATCH_FLOATING_TYPES(in[0].scalar_type(), "dnc_access_backward", [&] {
     Backend::template backward<scalar_t>(d, input_ptrs<scalar_t>(in),
                                          output_ptrs<scalar_t>(saved), grad_ptrs<scalar_t>(grads),

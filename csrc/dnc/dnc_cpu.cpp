@@ -422,7 +422,8 @@ int64_t grain(const Dims& d) {
 // (mallopt has no getter, and any mallopt call switches off glibc's dynamic threshold), so it
 // is opt-in: DPBENCH_MALLOPT=1 applies it when the library loads (and is ignored when the user
 // tunes malloc through MALLOC_*_ / GLIBC_TUNABLES). By default the library leaves the
-// allocator alone; the backward reuses ∂L_t's buffer for ∂L_{t-1} (see bindings.cpp).
+// allocator alone: the link buffers come from the DNC's own cache (dnc_link_pool.h) and the
+// backward reuses ∂L_t's buffer for ∂L_{t-1} (dnc_access_autograd.h).
 struct MallocTuning {
   MallocTuning() {
 #ifdef M_MMAP_THRESHOLD

@@ -361,9 +361,11 @@ def test_dnc_auto_impl_agrees_with_reference(registry):
 # ----------------------------------------------------------------------------- learning
 def copy_accuracy(
     model: torch.nn.Module, steps: int, lr: float, symbols: int = 3, seed: int = 0, batch: int = 32,
+    scored_only: bool = False,
 ) -> float:
     """Train on copy (lag 5, ``symbols`` of 4: T = 5 + 2·symbols, chance 1/4) for ``steps``
-    Adam steps and return the accuracy on 256 test sequences' recalled symbols."""
+    Adam steps and return the accuracy on 256 test sequences' recalled symbols. The loss is
+    the cross-entropy over every step, or over the recalled symbols only (``scored_only``)."""
     torch.manual_seed(seed)
     rng_train, rng_test, _ = split_rngs(seed)
     train, test = (copy_split(n, 5, symbols, 4, rng) for n, rng in ((512, rng_train), (256, rng_test)))
@@ -371,8 +373,10 @@ def copy_accuracy(
     g = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         idx = torch.randint(0, len(train), (batch,), generator=g)
-        logits = model(train.x[idx])
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), train.y[idx].flatten())
+        logits, target = model(train.x[idx]), train.y[idx]
+        if scored_only:
+            logits, target = logits[train.mask[idx]], target[train.mask[idx]]
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, -2), target.flatten())
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -7,11 +7,15 @@
 // minor faults per 64-step sequence at B=16, N=256), which on some machines (the AMD EPYC VM of
 // issue 19) costs more than the kernels. Raising glibc's thresholds with mallopt fixes that for
 // the whole process and cannot be undone, so it is opt-in (DPBENCH_MALLOPT=1, dnc_cpu.cpp);
-// this cache touches only the DNC's own buffers: freed links go back to it, at most
+// this cache touches only the DNC's own buffers, mapped with mmap outside glibc's heap (so the
+// blocks it keeps cannot fragment the heap of the models that run next): freed links go back to
+// it, at most
 // $DPBENCH_LINK_CACHE_MB (default 1024) of them are kept, the rest are freed, and
 // torch.ops.dpbench.dnc_link_cache_release() empties it.
 #pragma once
 #include <ATen/ATen.h>
+
+#include <sys/mman.h>
 
 #include <cstdlib>
 #include <mutex>
@@ -41,7 +45,7 @@ class LinkCache {
   void release() {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto& [bytes, blocks] : free_)
-      for (void* p : blocks) std::free(p);
+      for (void* p : blocks) munmap(p, bytes);
     free_.clear();
     cached_ = 0;
   }
@@ -68,8 +72,8 @@ class LinkCache {
         return p;
       }
     }
-    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-    TORCH_CHECK(p != nullptr, "dnc: out of memory allocating a ", bytes, "-byte link buffer");
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    TORCH_CHECK(p != MAP_FAILED, "dnc: out of memory mapping a ", bytes, "-byte link buffer");
     return p;
   }
 
@@ -82,7 +86,7 @@ class LinkCache {
         return;
       }
     }
-    std::free(p);
+    munmap(p, bytes);
   }
 
   std::mutex mutex_;

@@ -32,8 +32,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from scipy.stats import mannwhitneyu
-
 from dpbench.params import UsageError, format_params
 from dpbench.results import trials_of
 
@@ -125,6 +123,8 @@ def _labels(key: Key) -> tuple[str, str, str, str]:
 
 
 def _throughput_row(key: Key, b: list[float], c: list[float], threshold: float, alpha: float) -> Row:
+    from scipy.stats import mannwhitneyu  # here, not at import: the CLI's parser needs this module
+
     mb, mc = statistics.median(b), statistics.median(c)
     ratio = mc / mb
     status, p, note = "ok", None, ""

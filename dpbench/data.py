@@ -22,13 +22,15 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import torch
 
 from dpbench.params import UsageError, format_params
 from dpbench.specs import DatasetSpec, resolve
+
+if TYPE_CHECKING:  # torch is imported by the functions that build tensors: listing stays light
+    import torch
 
 #: Options the core handles for every forecast dataset, with their defaults and docs.
 FORECAST_OPTIONS: dict[str, Any] = {
@@ -236,6 +238,8 @@ def make_windows(series: torch.Tensor, window: int, horizon: int, targets: list[
     n = series.shape[0] - window - horizon + 1
     if n <= 0:
         return Split(series.new_zeros(0, window, series.shape[1]), series.new_zeros(0, horizon, len(targets)))
+    import torch
+
     idx = torch.arange(n)[:, None]
     x = series[idx + torch.arange(window)[None, :]]
     y = series[idx + window + torch.arange(horizon)[None, :]][..., targets]
@@ -244,6 +248,8 @@ def make_windows(series: torch.Tensor, window: int, horizon: int, targets: list[
 
 def prepare_forecast(spec: DatasetSpec, params: dict[str, Any], traj: Trajectory, seed: int) -> TaskData:
     """Steps 1–5 of the module docstring."""
+    import torch
+
     values = np.asarray(traj.values, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != len(traj.columns):
         raise TypeError(f"dataset {spec.name!r}: values must be [L, {len(traj.columns)}]")

@@ -85,16 +85,25 @@ def mean_std(values: Iterable[float]) -> tuple[float, float]:
     return m, math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
 
 
+def format_number(x: float) -> str:
+    """Three significant digits; 1000 ≤ |x| < 10⁶ as an integer; ``-`` when not finite."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    return format(x, ".0f" if 1000 <= abs(x) < 1e6 else ".3g")
+
+
+#: a spread below this fraction of the mean is rounding noise (e.g. ``2.2e-16`` across
+#: seeds that reach the same value) and prints as ``0``
+NOISE_SPREAD = 1e-9
+
+
 def format_mean_std(mean: float | None, std: float | None = None) -> str:
-    """Compact ``mean ± std`` for tables: ``-`` when missing; thousands as integers,
-    everything else (huge values included) to three significant digits."""
+    """Compact ``mean ± std`` for tables: ``-`` when missing, three significant digits
+    (:func:`format_number`); a spread below :data:`NOISE_SPREAD` × |mean| prints as ``0``."""
     if mean is None or not math.isfinite(mean):
         return "-"
-
-    def one(x: float, digits: str) -> str:
-        return format(x, ".0f" if 1000 <= abs(x) < 1e6 else digits)
-
-    text = one(mean, ".3g")
+    text = format_number(mean)
     if std is not None and math.isfinite(std):
-        text += " ± " + one(std, ".2g")
+        noise = std <= NOISE_SPREAD * abs(mean) or std == 0
+        text += " ± " + ("0" if noise else format_number(std))
     return text

@@ -41,11 +41,12 @@ def plot(results: list, path: Path) -> None:
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for r in (r for r in results if r["config"]["task"] == task):
-            t = [c[1] / 60 for c in r["curve"]]
-            ax.plot(t, [c[4] for c in r["curve"]], label=f"{r['config']['impl']}: final lesson")
-            ax.plot(t, [c[3] for c in r["curve"]], ls=":", label=f"{r['config']['impl']}: current lesson")
-        ax.axhline(results[0]["target"] if task == results[0]["config"]["task"] else
-                   next(r["target"] for r in results if r["config"]["task"] == task),
+            t, impl = [c[1] / 60 for c in r["curve"]], r["config"]["impl"]
+            color = {"reference": "C0", "fused": "C1"}.get(impl)
+            ax.plot(t, [c[4] for c in r["curve"]], color=color, label=f"{impl}: final lesson")
+            ax.plot(t, [c[3] for c in r["curve"]], color=color, ls=":",
+                    label=f"{impl}: current lesson")
+        ax.axhline(next(r["target"] for r in results if r["config"]["task"] == task),
                    color="k", lw=0.8, ls="--", label="target")
         ax.axhline(next(r["chance"] for r in results if r["config"]["task"] == task),
                    color="grey", lw=0.8, ls="-.", label="chance")

@@ -13,9 +13,16 @@ both runs with status ``ok``. Two rules, both direction-aware:
   p reaches 0.05 only when every current sample is below every baseline sample). An
   improvement is the mirror image.
 * **Accuracy** (``nrmse_*``, ``mse``, ``cross_entropy`` lower is better; ``accuracy``,
-  ``vpt_lyapunov`` higher). Means over the seeds both runs have. The cell regresses when
-  the change in the bad direction exceeds ``max(rel_tol · |baseline|, abs_floor[metric],
-  baseline seed std)``: a change inside the seed-to-seed spread is not evidence.
+  ``vpt_lyapunov`` higher). Only with at least 3 seeds per side (else "too few seeds");
+  the cell regresses when the seed median moves the bad way by more than
+  ``max(rel_tol · |baseline|, abs_floor[metric])`` and a one-sided Mann–Whitney U test over
+  the per-seed values gives ``p ≤ alpha`` (:func:`accuracy_rank_row`).
+
+Whether the two runs can be compared at all (:func:`machine_differences`,
+:func:`noise_reasons`) is decided from their environment blocks and calibrations;
+:func:`apply_context` turns throughput verdicts into ``inconclusive`` where they cannot
+(another CPU, ISA, torch or thread count; an oversubscribed or noisy run) and
+:func:`exit_code` maps the verdicts to 0 / 1 / 3.
 
 With ``normalize=True`` every throughput sample is divided by its run's calibration
 median (``results.json["calibration"]``, see :mod:`dpbench.calibration`), or by the
@@ -60,7 +67,7 @@ class Row:
     ratio: float
     p_value: float | None
     n: tuple[int, int]
-    status: str  # "ok", "regression", "improved", "untested"
+    status: str  # "ok", "regression", "improved", "untested", "inconclusive"
     note: str = ""
 
     @property
@@ -141,19 +148,40 @@ def _throughput_row(key: Key, b: list[float], c: list[float], threshold: float, 
     return Row(*_labels(key), mb, mc, ratio, p, (len(b), len(c)), status, note)
 
 
-def _accuracy_row(key: Key, b: dict[int, float], c: dict[int, float], rel_tol: float) -> Row | None:
-    seeds = sorted(set(b) & set(c))
-    if not seeds:
+MIN_SEEDS = 3
+
+
+def accuracy_rank_row(key: Key, b: dict[int, float], c: dict[int, float], rel_tol: float,
+                      alpha: float = DEFAULT_ALPHA) -> Row | None:
+    """One accuracy cell: per-seed values of each side (all seeds it has, shared or not).
+
+    Fewer than :data:`MIN_SEEDS` seeds on a side → ``untested`` ("too few seeds"): two
+    seeds cannot separate a code change from seed-to-seed (or machine-to-machine) spread.
+    Otherwise a regression needs a move in the bad direction of the seed medians by more
+    than ``max(rel_tol · |baseline|, floor[metric])`` *and* a one-sided Mann–Whitney U test
+    over the seeds with ``p ≤ alpha``; an improvement is the mirror image."""
+    if not b or not c:
         return None
     higher, floor = ACCURACY[key[5]]
-    vb, vc = [b[s] for s in seeds], [c[s] for s in seeds]
-    mb, mc = statistics.fmean(vb), statistics.fmean(vc)
-    spread = statistics.stdev(vb) if len(vb) > 1 else 0.0
-    tol = max(rel_tol * abs(mb), floor, spread)
-    worse_by = (mb - mc) if higher else (mc - mb)
-    status = "regression" if worse_by > tol else "improved" if -worse_by > tol else "ok"
+    vb, vc = list(b.values()), list(c.values())
+    mb, mc = statistics.median(vb), statistics.median(vc)
     ratio = mc / mb if mb else (1.0 if mc == mb else math.inf)
-    return Row(*_labels(key), mb, mc, ratio, None, (len(seeds), len(seeds)), status, f"tolerance {tol:.3g}")
+    n = (len(vb), len(vc))
+    if min(n) < MIN_SEEDS:
+        return Row(*_labels(key), mb, mc, ratio, None, n, "untested",
+                   f"too few seeds ({n[0]} vs {n[1]}; need {MIN_SEEDS} per side)")
+    tol = max(rel_tol * abs(mb), floor)
+    worse_by = (mb - mc) if higher else (mc - mb)
+    if abs(worse_by) <= tol:
+        return Row(*_labels(key), mb, mc, ratio, None, n, "ok", f"tolerance {tol:.3g}")
+    from scipy.stats import mannwhitneyu
+
+    worse = worse_by > 0
+    smaller = (worse and higher) or (not worse and not higher)  # is current expected to be smaller?
+    p = float(mannwhitneyu(vc, vb, alternative="less" if smaller else "greater").pvalue)
+    if p <= alpha:
+        return Row(*_labels(key), mb, mc, ratio, p, n, "regression" if worse else "improved", f"tolerance {tol:.3g}")
+    return Row(*_labels(key), mb, mc, ratio, p, n, "ok", f"not significant (p={p:.3g} > {alpha:g})")
 
 
 def compare_docs(baseline: dict[str, Any], current: dict[str, Any], threshold: float = DEFAULT_THRESHOLD,
@@ -177,10 +205,120 @@ def compare_docs(baseline: dict[str, Any], current: dict[str, Any], threshold: f
             if cb[key]["samples"] and cc[key]["samples"]:
                 rows.append(_throughput_row(key, cb[key]["samples"], cc[key]["samples"], threshold, alpha))
         else:
-            row = _accuracy_row(key, cb[key]["seeds"], cc[key]["seeds"], acc_tolerance)
+            row = accuracy_rank_row(key, cb[key]["seeds"], cc[key]["seeds"], acc_tolerance, alpha)
             if row is not None:
                 rows.append(row)
     if not rows:
         raise UsageError(f"nothing comparable: {names[0]} and {names[1]} share no (model, dataset, device, "
                          "metric) with finished trials")
+    return rows
+
+
+#: calibration medians further apart than this factor mean another (or a throttled) machine
+CALIBRATION_FACTOR = 1.5
+#: within-run calibration spread ((max − min) / median) above which a run counts as noisy
+NOISY_SPREAD = 0.5
+
+
+def _cal_median(doc: dict[str, Any]) -> float | None:
+    cal = doc.get("calibration")
+    med = cal.get("median") if isinstance(cal, dict) else None
+    return float(med) if isinstance(med, (int, float)) and not isinstance(med, bool) and med > 0 else None
+
+
+def machine_differences(baseline: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What tells the two runs' machines apart, one short phrase each: CPU model, the ISA
+    flags of :func:`dpbench.environment.cpu_flags`, torch version, torch threads, and
+    calibration medians more than :data:`CALIBRATION_FACTOR` apart. Fields a run did not
+    record are not compared."""
+    eb, ec = baseline.get("environment") or {}, current.get("environment") or {}
+    out = []
+    for field, what in (("cpu", "CPU"), ("torch", "torch"), ("torch_threads", "threads")):
+        if eb.get(field) is not None and ec.get(field) is not None and eb[field] != ec[field]:
+            out.append(f"{what} {eb[field]} vs {ec[field]}")
+    fb, fc = eb.get("cpu_flags"), ec.get("cpu_flags")
+    if isinstance(fb, list) and isinstance(fc, list) and set(fb) != set(fc):
+        only_b, only_c = sorted(set(fb) - set(fc)), sorted(set(fc) - set(fb))
+        parts = ([f"only baseline {','.join(only_b)}"] if only_b else []) + \
+                ([f"only current {','.join(only_c)}"] if only_c else [])
+        out.append("ISA " + "; ".join(parts))
+    mb, mc = _cal_median(baseline), _cal_median(current)
+    if mb and mc and max(mb, mc) / min(mb, mc) > CALIBRATION_FACTOR:
+        out.append(f"calibration {mb:.3g} vs {mc:.3g} workloads/s (another machine, or a busy one)")
+    return out
+
+
+def noise_reasons(doc: dict[str, Any], name: str) -> list[str]:
+    """Why the throughput of one run is not trustworthy: a 1-minute load average at the start
+    or end of the run at or above its core count (oversubscribed), or a calibration spread
+    within the run above :data:`NOISY_SPREAD`."""
+    env = doc.get("environment") or {}
+    cores = env.get("cpu_count")
+    out = []
+    for field, when in (("load_start", "start"), ("load_end", "end")):
+        load = env.get(field)
+        if cores and isinstance(load, list) and load and load[0] >= cores:
+            out.append(f"{name}: load {load[0]:.1f} on {cores} cores at {when}")
+    cal = doc.get("calibration")
+    samples = [s for s in (cal.get("samples") or []) if isinstance(s, (int, float)) and s > 0] \
+        if isinstance(cal, dict) else []
+    if len(samples) >= 3:
+        spread = (max(samples) - min(samples)) / statistics.median(samples)
+        if spread > NOISY_SPREAD:
+            out.append(f"{name}: calibration spread {spread:.0%}")
+    return out
+
+
+def _first(reasons: list[str]) -> str:
+    return reasons[0] + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else "")
+
+
+def apply_context(rows: list[Row], machine: list[str], noise: list[str], normalize: bool) -> list[Row]:
+    """Verdicts in the light of the two runs' machines (``machine``) and noise (``noise``):
+    throughput regressions and improvements become ``inconclusive (noisy run: ...)``; with
+    other machines every throughput verdict becomes ``inconclusive (different machine:
+    ...)`` unless ``normalize``; accuracy verdicts keep their status and say that the
+    machines differ. ``rows`` are changed in place and returned."""
+    for r in rows:
+        if r.metric in THROUGHPUT:
+            if machine and not normalize:
+                r.status, r.note = "inconclusive", f"different machine: {_first(machine)}"
+            elif noise and r.status in ("regression", "improved"):
+                r.status, r.note = "inconclusive", f"noisy run: {_first(noise)}"
+        elif machine:
+            r.note = (f"{r.note}; " if r.note else "") + f"machines differ: {_first(machine)}"
+    return rows
+
+
+EXIT_OK, EXIT_REGRESSION, EXIT_INCONCLUSIVE = 0, 1, 3
+
+
+def exit_code(rows: list[Row]) -> int:
+    """1 when any row regressed, else 3 when any is inconclusive, else 0."""
+    if any(r.regression for r in rows):
+        return EXIT_REGRESSION
+    return EXIT_INCONCLUSIVE if any(r.status == "inconclusive" for r in rows) else EXIT_OK
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjusted p values (Holm 1979, Scand. J. Statist. 6:65), in input
+    order: the i-th smallest of m p values times (m − i + 1), made monotone, capped at 1."""
+    m = len(pvalues)
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda j: pvalues[j])):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def holm_throughput(rows: list[Row], alpha: float = DEFAULT_ALPHA) -> list[Row]:
+    """Family-wise control over all throughput cells: a throughput regression or improvement
+    stands only when its Holm-adjusted p (over every throughput cell, untested ones counted
+    as p = 1) is still ≤ ``alpha``; the others become ``ok`` with a note. In place; returned."""
+    cells = [r for r in rows if r.metric in THROUGHPUT]
+    adjusted = holm([r.p_value if r.p_value is not None else 1.0 for r in cells])
+    for r, p in zip(cells, adjusted):
+        if r.status in ("regression", "improved") and p > alpha:
+            r.status, r.note = "ok", f"not significant after Holm over {len(cells)} cells (p={p:.2g})"
     return rows

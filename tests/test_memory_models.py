@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dpbench.datasets.recall import copy_split, split_rngs
-from dpbench.models import _dnc as dnc_impl
+from dpbench.models import _dnc as dnc_module  # the implementation (dnc.py holds the spec)
 from dpbench.models.dnc import DNC, InterfaceLayer
 from dpbench.models.memory import MemN2N, MTNet
 
@@ -336,13 +336,13 @@ def test_dnc_usage_stop_gradient_changes_only_gradients(registry):
 
 def test_dnc_passes_impl_to_the_dispatcher(registry, monkeypatch):
     seen = []
-    real = dnc_impl.dnc_access_step     # the module the DNC's step loop looks it up in
+    real = dnc_module.dnc_access_step
 
     def recording(state, interface, impl="reference"):
         seen.append(impl)
         return real(state, interface, impl="reference")
 
-    monkeypatch.setattr(dnc_impl, "dnc_access_step", recording)
+    monkeypatch.setattr(dnc_module, "dnc_access_step", recording)
     model, x = build(registry, "dnc", "forecast", impl="fused")
     model(x)
     assert seen == ["fused"] * x.shape[1]

@@ -12,6 +12,7 @@ from dpbench import metrics as M
 from dpbench.data import TaskData
 from dpbench.harness.suite import EvalConfig
 from dpbench.harness.timing import timed
+from dpbench.rollout import closed_loop
 
 
 @torch.no_grad()
@@ -21,34 +22,11 @@ def predict(model: nn.Module, x: torch.Tensor, device: str, batch_size: int) -> 
     return torch.cat(outs) if outs else torch.empty(0)
 
 
-@torch.no_grad()
 def rollout(model: nn.Module, task: TaskData, steps: int, starts: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Closed-loop forecasts from evenly spaced starts in the test series.
-
-    The model's predictions of the target columns are fed back as inputs; exogenous
-    columns take their true values. Returns ``(pred, truth)``, each ``[S, steps, D_out]``.
-    """
-    series = task.test_series
+    """Closed-loop forecasts from evenly spaced starts in the test series
+    (:func:`dpbench.rollout.closed_loop`). Returns ``(pred, truth)``, each ``[S, steps, D_out]``."""
     window = int(task.train.x.shape[1])
-    steps = min(steps, series.shape[0] - window)
-    if steps <= 0:
-        raise ValueError("test series too short for a rollout")
-    first = torch.linspace(0, series.shape[0] - window - steps, starts).round().long().unique()
-    offsets = torch.arange(window)
-    windows = series[first[:, None] + offsets].to(device)
-    targets = torch.tensor(task.target_index)
-    preds, made = [], 0
-    while made < steps:
-        out = model(windows).float()
-        k = min(out.shape[1], steps - made)
-        rows = series[(first + window + made)[:, None] + torch.arange(k)].to(device).clone()
-        rows[..., targets] = out[:, :k].to(rows.dtype)
-        windows = torch.cat([windows[:, k:], rows], dim=1)
-        preds.append(out[:, :k].cpu())
-        made += k
-    pred = torch.cat(preds, dim=1)
-    truth = series[(first + window)[:, None] + torch.arange(steps)][..., targets]
-    return pred, truth
+    return closed_loop(model, task.test_series, window, task.target_index, steps, starts, device)
 
 
 def forecast_metrics(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str) -> tuple[dict, dict, dict]:
@@ -72,7 +50,29 @@ def forecast_metrics(model: nn.Module, task: TaskData, cfg: EvalConfig, device: 
         out["vpt_lyapunov"] = float(vpt.mean())
         out["rollout_lyapunov_times"] = float(roll.shape[1] * dt * lyap)
         samples["vpt_lyapunov"] = vpt.tolist()
+    free = task.metadata.get("free_run_steps")
+    if free:
+        out[f"nrmse{int(free)}"] = free_run_nrmse(model, task, int(free), FREE_RUN_STARTS, device)
     return out, samples, {"pred": roll[0], "truth": truth[0]}
+
+
+#: starts of :func:`free_run_nrmse` (Jaeger & Haas 2004 average 100 independent runs)
+FREE_RUN_STARTS = 50
+
+
+def free_run_nrmse(model: nn.Module, task: TaskData, steps: int, starts: int, device: str) -> float:
+    """NRMSE at the end of a free run: Jaeger & Haas 2004 (Science 304:78) NRMSE84 for
+    ``steps = 84``. From ``starts`` evenly spaced test windows (teacher forcing over the
+    window), the model runs closed-loop for ``steps`` steps; then
+    ``sqrt(mean_s (ŷ_s(steps) − y_s(steps))² / σ²)`` with σ² the variance of the training
+    series, which is 1 in dpbench's train-normalised units (Jaeger & Haas normalise by the
+    variance of the original signal). Averaged over the predicted components."""
+    window = int(task.train.x.shape[1])
+    pred, truth = closed_loop(model, task.test_series, window, task.target_index, steps, starts, device)
+    if pred.shape[1] < steps:
+        raise ValueError(f"test series too short for a {steps}-step free run")
+    err = (pred[:, -1].double() - truth[:, -1].double()) ** 2  # variance 1: train-normalised
+    return float(err.mean().sqrt())
 
 
 def recall_metrics(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str) -> dict:

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# One GPU session in one go (issues 6 and 11): build the fused DNC kernels by JIT for this GPU,
+# One GPU session in one go (issues 6, 11 and 19): build the fused DNC kernels by JIT for this GPU,
 # check them against the pure-PyTorch reference (both kernel versions), run compute-sanitizer on
-# a small case, then time reference / torch.compile(reference) / fused with `dpbench bench dnc`.
+# a small case, then time reference / torch.compile(reference) / fused with `dpbench bench dnc`
+# (the training-step ratio vs eager: goal ≥ 20× at B=16, N=256; link bandwidth vs copy at
+# N=1024: goal ≥ 0.5), and the model's CUDA-graphed step loop against its eager loop
+# (dnc_graph_check: same outputs and gradients, training-step time both ways).
 # Every step has a time cap; its stdout/stderr go to WORK/<step>.log/.err (WORK: default
 # /tmp/dpbench-gpu). At the end WORK is packed into OUTDIR/gpu_check.tar.gz next to
 # OUTDIR/table.txt (the short table, also printed last); OUTDIR defaults to $OUT, else WORK.
@@ -65,6 +68,9 @@ if [ "$DEVICE" = cuda ] && command -v compute-sanitizer >/dev/null; then
   step racecheck 60 compute-sanitizer --tool racecheck --error-exitcode 9 "$PY" -m dpbench.ops.dnc_check --device cuda --shape 2,300,5,3
 fi
 step bench_main 150 "$PY" -m dpbench.cli bench dnc --device $DEVICE --json --batch 16 --slots "$MAIN_SLOTS"
+if [ "$DEVICE" = cuda ]; then   # issue 19: the model's own step loop in a CUDA graph (never run on a GPU yet)
+  step model_graph 90 "$PY" -m dpbench.ops.dnc_graph_check --batch 16 --slots "$MAIN_SLOTS"
+fi
 
 # The short table: step outcomes, then the bench rows (median ms per T-step sequence).
 "$PY" - "$WORK" <<'EOF' | tee "$WORK/table.txt"

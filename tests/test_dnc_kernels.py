@@ -5,6 +5,7 @@ skip when no GPU is visible.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -104,8 +105,53 @@ def test_gradcheck_fused_float64(device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_opcheck(device):
+    """The public op with its C++ autograd kernel (schema, fake rule, autograd registration,
+    AOT tracing of forward and backward), and the two kernel ops below it."""
     state, x = leaves(*_case((2, 6, 3, 2), torch.float64, device, seed=2))
-    torch.library.opcheck(torch.ops.dpbench.dnc_access_forward.default, (*state, *x))
+    torch.library.opcheck(torch.ops.dpbench.dnc_access.default, ([*state, *x],))
+    plain = [t.detach() for t in (*state, *x)]
+    out = torch.ops.dpbench.dnc_access_forward(plain)
+    torch.library.opcheck(torch.ops.dpbench.dnc_access_forward.default, (plain,))
+    grads = [torch.randn_like(t) for t in out[:7]]
+    grads[1] = None                                   # optional output grads
+    torch.library.opcheck(torch.ops.dpbench.dnc_access_backward.default,
+                          (grads, plain + [out[0], out[4], out[5], out[7]]))
+
+
+def _record(seen: dict, t: int, grad) -> None:
+    if grad is not None:
+        seen[t] = grad.clone()
+
+
+def test_backward_reuses_the_link_gradient_buffer_only_when_unshared():
+    """On CPU, ∂L_{t-1} is written into ∂L_t's buffer when nothing else holds it, so one B·N²
+    buffer serves the whole backward of a sequence (counted by the library); a ∂L_t that Python
+    holds (a hook, retain_grad) is never overwritten; the gradients stay those of the
+    reference."""
+    b, n, w, r, steps = 2, 9, 4, 2, 5
+    gen = torch.Generator().manual_seed(7)
+    xs = [random_interface(b, w, r, gen, torch.float64) for _ in range(steps)]
+    reuses = torch.ops.dpbench.dnc_link_grad_reuses
+    grads = {}
+    for impl, held_step in (("reference", None), ("fused", None), ("fused", 1)):
+        leaves_ = [DNCInterface(*[t.clone().requires_grad_() for t in x]) for x in xs]
+        state = DNCState(*[t.double() for t in rollout(b, n, w, r, steps=0)[0][0]])
+        seen, links, loss = {}, [], 0.0
+        for t, x in enumerate(leaves_):
+            state, reads = dnc_access_step(state, x, impl=impl)
+            if t == held_step:
+                state.link.retain_grad()
+                state.link.register_hook(functools.partial(_record, seen, t))
+            links.append(state.link)
+            loss = loss + reads.pow(2).sum()
+        before = reuses()
+        loss.backward()
+        grads[impl] = torch.cat([t.grad.flatten() for x in leaves_ for t in x])
+        if impl == "fused":   # ∂L_T is None; ∂L_{T-1} .. ∂L_0 flow on in one buffer
+            assert reuses() - before == steps - 1 - (held_step is not None)
+        if held_step is not None:
+            torch.testing.assert_close(links[held_step].grad, seen[held_step], rtol=0, atol=0)
+        assert _rel(grads[impl], grads["reference"]) <= 1e-10
 
 
 @pytest.mark.parametrize("device", DEVICES)

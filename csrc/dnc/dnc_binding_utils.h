@@ -1,5 +1,6 @@
 // Tensor <-> raw-pointer plumbing shared by the CPU and CUDA bindings of the DNC access op, and
 // the op bodies themselves, templated on a Backend with
+//   static Tensor empty_link(IntArrayRef sizes, const Tensor& like)   (a [B, N, N] buffer)
 //   static void forward<T>(const Dims&, const StepInputs<T>&, const StepOutputs<T>&, const Tensor&)
 //   static void backward<T>(const Dims&, const StepInputs<T>&, const StepOutputs<T>&,
 //                           const OutputGrads<T>&, const InputGrads<T>&, const Tensor&)
@@ -7,6 +8,9 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <ATen/core/List.h>
+
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <vector>
@@ -46,10 +50,13 @@ StepInputs<T> input_ptrs(const Inputs& t) {
                        p(8), p(9), p(10), p(11), p(12), p(13), p(14), p(15)};
 }
 
-inline std::vector<at::Tensor> alloc_outputs(const Dims& d, const at::Tensor& like) {
+// The link output comes from Backend::empty_link (CPU: the link cache, dnc_link_pool.h).
+template <class Backend>
+std::vector<at::Tensor> alloc_outputs(const Dims& d, const at::Tensor& like) {
   auto e = [&](at::IntArrayRef s) { return at::empty(s, like.options()); };
-  return {e({d.B, d.N, d.W}), e({d.B, d.N}), e({d.B, d.N, d.N}), e({d.B, d.N}), e({d.B, d.N}),
-          e({d.B, d.R, d.N}), e({d.B, d.R, d.W}), e({d.B, d.aux()})};
+  return {e({d.B, d.N, d.W}), e({d.B, d.N}), Backend::empty_link({d.B, d.N, d.N}, like),
+          e({d.B, d.N}), e({d.B, d.N}), e({d.B, d.R, d.N}), e({d.B, d.R, d.W}),
+          e({d.B, d.aux()})};
 }
 
 template <typename T>
@@ -81,57 +88,62 @@ inline std::vector<at::Tensor> saved_outputs(const at::Tensor& memory, const at:
 }
 
 using at::Tensor;
-using OptT = std::optional<Tensor>;
-using Out8 = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
+using GradList = c10::List<std::optional<Tensor>>;
 
+// dnc_access_forward(Tensor[16] inputs) -> Tensor[8]: new state (6), reads, aux.
 template <class Backend>
-Out8 forward_op(const Tensor& memory, const Tensor& usage, const Tensor& link,
-                const Tensor& precedence, const Tensor& write_weights,
-                const Tensor& read_weights, const Tensor& read_keys, const Tensor& read_strengths,
-                const Tensor& write_key, const Tensor& write_strength, const Tensor& erase,
-                const Tensor& write_vector, const Tensor& free_gates,
-                const Tensor& allocation_gate, const Tensor& write_gate,
-                const Tensor& read_modes) {
-  Inputs in = {memory, usage, link, precedence, write_weights, read_weights, read_keys,
-               read_strengths, write_key, write_strength, erase, write_vector, free_gates,
-               allocation_gate, write_gate, read_modes};
+std::vector<Tensor> forward_op(at::TensorList inputs) {
+  TORCH_CHECK(inputs.size() == kNumInputs, "dnc: expected ", kNumInputs, " inputs, got ",
+              inputs.size());
+  Inputs in;
+  std::copy(inputs.begin(), inputs.end(), in.begin());
   const Dims d = check_inputs(in);
-  auto out = alloc_outputs(d, in[0]);
+  auto out = alloc_outputs<Backend>(d, in[0]);
   AT_DISPATCH_FLOATING_TYPES(in[0].scalar_type(), "dnc_access_forward", [&] {
     Backend::template forward<scalar_t>(d, input_ptrs<scalar_t>(in), output_ptrs<scalar_t>(out),
                                         in[0]);
   });
-  return {out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7]};
+  return out;
 }
 
+// dnc_access_backward(Tensor?[7] grads, Tensor[20] saved) -> Tensor[16]. `saved` is the 16
+// inputs then the forward's new memory, new write weights, new read weights and aux. With
+// `link_grad_out` defined, ∂/∂L_{t-1} is written into it (the CPU kernels allow it to be the
+// buffer of ∂/∂L_t itself, see dnc_access_autograd.h); otherwise it is allocated.
 template <class Backend>
-std::vector<Tensor> backward_op(
-    const OptT& g_memory, const OptT& g_usage, const OptT& g_link, const OptT& g_precedence,
-    const OptT& g_write_weights, const OptT& g_read_weights, const OptT& g_reads,
-    const Tensor& memory, const Tensor& usage, const Tensor& link, const Tensor& precedence,
-    const Tensor& write_weights, const Tensor& read_weights, const Tensor& read_keys,
-    const Tensor& read_strengths, const Tensor& write_key, const Tensor& write_strength,
-    const Tensor& erase, const Tensor& write_vector, const Tensor& free_gates,
-    const Tensor& allocation_gate, const Tensor& write_gate, const Tensor& read_modes,
-    const Tensor& new_memory, const Tensor& new_write_weights, const Tensor& new_read_weights,
-    const Tensor& aux) {
-  Inputs in = {memory, usage, link, precedence, write_weights, read_weights, read_keys,
-               read_strengths, write_key, write_strength, erase, write_vector, free_gates,
-               allocation_gate, write_gate, read_modes};
+std::vector<Tensor> backward_op(const GradList& grad_list, at::TensorList saved_list,
+                                const Tensor& link_grad_out = Tensor()) {
+  TORCH_CHECK(grad_list.size() == kNumOutGrads, "dnc: expected ", kNumOutGrads,
+              " output grads, got ", grad_list.size());
+  TORCH_CHECK(saved_list.size() == kNumInputs + 4, "dnc: expected ", kNumInputs + 4,
+              " saved tensors, got ", saved_list.size());
+  Inputs in;
+  std::copy(saved_list.begin(), saved_list.begin() + kNumInputs, in.begin());
   const Dims d = check_inputs(in);
   std::vector<Tensor> grads;
-  for (const OptT& g : {g_memory, g_usage, g_link, g_precedence, g_write_weights, g_read_weights,
-                        g_reads})
-    grads.push_back(g.has_value() ? *g : Tensor());
-  auto saved = saved_outputs(new_memory, new_write_weights, new_read_weights, aux);
+  for (const std::optional<Tensor>& g : grad_list) grads.push_back(g.value_or(Tensor()));
+  const at::Tensor* rest = saved_list.data() + kNumInputs;
+  auto saved = saved_outputs(rest[0], rest[1], rest[2], rest[3]);
   std::vector<Tensor> gin;
-  for (const Tensor& t : in) gin.push_back(at::empty_like(t));
+  for (int i = 0; i < kNumInputs; ++i)
+    gin.push_back(i != 2 ? at::empty_like(in[i])
+                  : link_grad_out.defined() ? link_grad_out
+                                            : Backend::empty_link(in[i].sizes(), in[i]));
   AT_DISPATCH_FLOATING_TYPES(in[0].scalar_type(), "dnc_access_backward", [&] {
     Backend::template backward<scalar_t>(d, input_ptrs<scalar_t>(in),
                                          output_ptrs<scalar_t>(saved), grad_ptrs<scalar_t>(grads),
                                          input_grad_ptrs<scalar_t>(gin), in[0]);
   });
   return gin;
+}
+
+// dnc_access(Tensor[16] inputs) -> Tensor[7] below autograd (inference mode, no-grad tracing):
+// the forward without its aux buffer.
+template <class Backend>
+std::vector<Tensor> access_op(at::TensorList inputs) {
+  auto out = forward_op<Backend>(inputs);
+  out.pop_back();
+  return out;
 }
 
 }  // namespace dpbench_dnc

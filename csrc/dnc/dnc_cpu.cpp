@@ -413,22 +413,24 @@ int64_t grain(const Dims& d) {
   return std::max<int64_t>(1, 32768 / work);
 }
 
-// First-touch page faults. Every training step allocates a fresh B·N² link (forward) and
-// ∂/∂L_{t-1} (backward), 4 MB at B=16, N=256, and frees them all after the backward. glibc
-// serves blocks above its mmap threshold (128 KB, raised only by frees of larger mmapped
-// blocks) with fresh mmaps and unmaps them on free, so each step page-faults ~1000 zeroed
-// 4 KB pages per tensor (~0.5 ms). Raising the mmap threshold to its maximum (32 MB) and the
-// trim threshold to 1 GB makes freed blocks go back to the heap for reuse instead. Cost: up to
-// 1 GB of freed memory stays mapped in the process. Process-wide, so it runs once at load and
-// steps aside when the user tunes malloc (MALLOC_*_ / GLIBC_TUNABLES, as the peak-memory probe
-// of dnc_bench does) or sets DPBENCH_MALLOPT=0.
+// First-touch page faults. Every training step allocates a fresh B·N² link (forward), 4 MB
+// at B=16, N=256, and frees them all in the backward. glibc serves blocks above its mmap
+// threshold with fresh mmaps, and trims the heap top once more than its trim threshold is free,
+// so a sequence can page-fault ~1000 zeroed 4 KB pages per link. Raising the mmap threshold to
+// its maximum (32 MB) and the trim threshold to 1 GB keeps freed blocks for reuse instead (cost:
+// up to 1 GB of freed memory stays mapped). That setting is process-wide and cannot be undone
+// (mallopt has no getter, and any mallopt call switches off glibc's dynamic threshold), so it
+// is opt-in: DPBENCH_MALLOPT=1 applies it when the library loads (and is ignored when the user
+// tunes malloc through MALLOC_*_ / GLIBC_TUNABLES). By default the library leaves the
+// allocator alone: the link buffers come from the DNC's own cache (dnc_link_pool.h) and the
+// backward reuses ∂L_t's buffer for ∂L_{t-1} (dnc_access_autograd.h).
 struct MallocTuning {
   MallocTuning() {
 #ifdef M_MMAP_THRESHOLD
+    const char* opt = std::getenv("DPBENCH_MALLOPT");
+    if (!opt || std::string(opt) != "1") return;
     for (const char* v : {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"})
       if (std::getenv(v)) return;
-    const char* opt = std::getenv("DPBENCH_MALLOPT");
-    if (opt && std::string(opt) == "0") return;
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif

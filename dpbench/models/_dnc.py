@@ -76,6 +76,12 @@ class DNC(nn.Module):
     gradients are on: the backward recomputes each chunk, so training keeps ≈ T/k + k link
     matrices [B, N, N] instead of T (same outputs and gradients, one more forward pass).
 
+    ``cuda_graph=True`` (CUDA, ``impl="fused"``; UNVERIFIED on a GPU so far) captures the whole
+    step loop of a training forward and its backward in CUDA graphs with
+    ``torch.cuda.make_graphed_callables``, once per input shape and dtype, and replays them:
+    the host then launches one graph instead of ~30 ops per step. Shapes must stay static per
+    capture; without gradients, diagnostics or checkpointing the loop runs eagerly.
+
     Shapes: ``x [B, T, input_size]`` → ``[B, output_steps, output_size]``; diagnostics
     ``"read_weights" [B, T, R, N]``, ``"write_weights" [B, T, N]``, ``"usage" [B, T, N]``.
     """
@@ -84,7 +90,7 @@ class DNC(nn.Module):
         self, input_size: int, input_steps: int, output_size: int, output_steps: int,
         task: str, hidden_size: int = 64, memory_slots: int = 16, word_size: int = 8,
         read_heads: int = 2, impl: str = "reference", usage_stop_gradient: bool = False,
-        checkpoint: int = 0,
+        checkpoint: int = 0, cuda_graph: bool = False,
     ):
         super().__init__()
         if min(hidden_size, memory_slots, word_size, read_heads) < 1:
@@ -93,7 +99,8 @@ class DNC(nn.Module):
             raise ValueError(f"dnc impl {impl!r} not in {IMPLS}")
         if checkpoint < 0:
             raise ValueError(f"dnc checkpoint must be >= 0 (0: off), got {checkpoint}")
-        self.checkpoint = checkpoint
+        self.checkpoint, self.cuda_graph = checkpoint, cuda_graph
+        self._graphed: dict = {}    # (shape, dtype, device) -> graphed sequence callable
         self.memory_slots, self.word_size, self.read_heads = memory_slots, word_size, read_heads
         self.impl, self.usage_stop_gradient = impl, usage_stop_gradient
         self.controller = nn.LSTMCell(input_size + read_heads * word_size, hidden_size)
@@ -110,6 +117,9 @@ class DNC(nn.Module):
         carry = (*self.initial_state(batch, x), h, torch.zeros_like(h),
                  x.new_zeros(batch, self.read_heads * self.word_size))
         trace: list | None = [] if diagnostics is not None else None
+        if (self.cuda_graph and x.is_cuda and torch.is_grad_enabled() and trace is None
+                and not self.checkpoint):
+            return self.head(self._graphed_sequence(x)(x))
         recompute = bool(self.checkpoint) and torch.is_grad_enabled() and trace is None
         chunk = self.checkpoint if recompute else max(steps, 1)
         features = []
@@ -124,6 +134,16 @@ class DNC(nn.Module):
             for key, values in zip(("read_weights", "write_weights", "usage"), zip(*trace)):
                 diagnostics[key] = torch.stack(values, dim=1)
         return self.head(torch.cat(features, dim=1))
+
+    def _graphed_sequence(self, x: torch.Tensor):
+        """The step loop over ``x [B, T, D]`` (from the zero state) → features ``[B, T, H+R·W]``
+        as a CUDA-graphed callable, captured on first use for this shape (forward + backward)."""
+        key = (tuple(x.shape), x.dtype, x.device)
+        if key not in self._graphed:
+            loop = _SequenceLoop(self)
+            sample = torch.zeros_like(x).requires_grad_(x.requires_grad)
+            self._graphed[key] = torch.cuda.make_graphed_callables(loop, (sample,))
+        return self._graphed[key]
 
     def _steps(self, xs: torch.Tensor, *carry: torch.Tensor, trace: list | None = None):
         """Steps over ``xs [B, k, D]`` from ``carry`` = (6 memory-state tensors, h, c, reads);
@@ -141,6 +161,23 @@ class DNC(nn.Module):
                 trace.append((state.read_weights.detach(), state.write_weights.detach(),
                               state.usage.detach()))
         return (*state, h, c, reads, torch.stack(features, dim=1))
+
+
+class _SequenceLoop(nn.Module):
+    """``x [B, T, D]`` → the DNC's features ``[B, T, H + R·W]`` from the zero state: the part of
+    :meth:`DNC.forward` that ``cuda_graph=True`` captures (the DNC's parameters, not a copy)."""
+
+    def __init__(self, dnc: DNC):
+        super().__init__()
+        self.controller, self.interface = dnc.controller, dnc.interface
+        object.__setattr__(self, "dnc", dnc)   # not a submodule: no parameter counted twice
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dnc, batch = self.dnc, x.shape[0]
+        h = x.new_zeros(batch, dnc.controller.hidden_size)
+        carry = (*dnc.initial_state(batch, x), h, torch.zeros_like(h),
+                 x.new_zeros(batch, dnc.read_heads * dnc.word_size))
+        return dnc._steps(x, *carry)[-1]
 
 
 def build_dnc(**kwargs) -> DNC:

@@ -21,6 +21,7 @@ def dpbench_register_models(register) -> None:
         citation="Graves et al. 2016, Hybrid computing using a neural network with dynamic external memory, Methods; seed ref. [8]",
         factory=f"{IMPL}:build_dnc",
         defaults={"hidden_size": 64, "memory_slots": 16, "word_size": 8, "read_heads": 2,
-                  "impl": "reference", "usage_stop_gradient": False, "checkpoint": 0},
+                  "impl": "reference", "usage_stop_gradient": False, "checkpoint": 0,
+                  "cuda_graph": False},
         width="hidden_size", diagnostics=("read_weights", "write_weights", "usage"),
     ))

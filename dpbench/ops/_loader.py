@@ -8,8 +8,8 @@ Order (first that works wins, once per process):
 2. **JIT** — ``torch.utils.cpp_extension.load`` + ninja from ``csrc/dnc`` into
    ``$DPBENCH_EXT_CACHE`` (default ``$XDG_CACHE_HOME/dpbench/ext`` or ``~/.cache/dpbench/ext``),
    one folder per key = hash(sources, flags) + torch version + device arch (CPU model/flags
-   hash, since the JIT build uses ``-march=native``; CUDA compute capabilities). Disabled by
-   ``DPBENCH_NO_JIT=1``;
+   hash, since the JIT build uses ``-march=native``, or ``-march=$DPBENCH_EXT_MARCH``; CUDA
+   compute capabilities). Disabled by ``DPBENCH_NO_JIT=1``;
 3. **reference** — :mod:`dpbench.ops.dnc_reference`, with a one-line warning naming the reason
    (and the build log when a build failed).
 
@@ -34,12 +34,19 @@ from typing import NamedTuple, Optional
 import torch
 
 LIB_NAME = "dpbench_dnc"
-# JIT only: the cache key names the CPU. 512-bit vectors where the CPU has them (the link-row
-# loops work in 64-byte chunks; measured 5-10% on the backward on a Xeon with AVX-512).
-CFLAGS = ["-O3", "-fopenmp", "-march=native", "-mprefer-vector-width=512"]
 LDFLAGS = ["-fopenmp"]
 CUDA_FLAGS = ["-O3"]
 PREBUILT = Path(__file__).resolve().parent / "_prebuilt" / f"lib{LIB_NAME}.so"
+
+
+def cflags() -> list[str]:
+    """JIT C++ flags. ``-march=$DPBENCH_EXT_MARCH`` (default ``native``; e.g. ``x86-64-v3`` for
+    AVX2 only on an AVX-512 machine, to measure what an AVX2 CPU's instruction set gives).
+    With ``native``, 512-bit vectors where the CPU has them (the link-row loops work in 64-byte
+    chunks; measured 5-10% on the backward on a Xeon with AVX-512). The cache key hashes them."""
+    march = os.environ.get("DPBENCH_EXT_MARCH", "native")
+    extra = ["-mprefer-vector-width=512"] if march == "native" else []
+    return ["-O3", "-fopenmp", f"-march={march}", *extra]
 
 
 class FusedStatus(NamedTuple):
@@ -90,7 +97,7 @@ def build_key(cuda: bool) -> str:
     files = set(sources(cuda)) | {p for pat in headers for p in source_dir().glob(pat)}
     for path in sorted(f for f in files if f.is_file()):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
-    h.update(repr((CFLAGS, LDFLAGS, CUDA_FLAGS, cuda)).encode())
+    h.update(repr((cflags(), LDFLAGS, CUDA_FLAGS, cuda)).encode())
     arch = f"{platform.machine()}-{_cpu_tag()}"
     if cuda:
         caps = sorted({torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())})
@@ -164,7 +171,7 @@ def jit_build(cuda: bool) -> Path:
         print(f"dpbench: building fused DNC kernels (first use, ~1 min) into {final}",
               file=sys.stderr, flush=True)
         try:
-            load(name=LIB_NAME, sources=[str(s) for s in sources(cuda)], extra_cflags=CFLAGS,
+            load(name=LIB_NAME, sources=[str(s) for s in sources(cuda)], extra_cflags=cflags(),
                  extra_ldflags=LDFLAGS, extra_cuda_cflags=CUDA_FLAGS, build_directory=str(tmp),
                  is_python_module=False, with_cuda=cuda, verbose=False)
         except Exception as err:  # noqa: BLE001 - any build failure means: fall back
@@ -180,7 +187,7 @@ def _has_kernel(device_type: str) -> bool:
     key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
     try:
         return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(
-            "dpbench::dnc_access_forward", key)
+            "dpbench::dnc_access", key)
     except RuntimeError:        # the op is not registered: library not loaded yet
         return False
 

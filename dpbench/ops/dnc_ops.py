@@ -1,21 +1,26 @@
-"""Typed wrappers, autograd and fake rules for the fused ``torch.ops.dpbench`` DNC ops.
+"""Typed wrapper and fake rules for the fused ``torch.ops.dpbench`` DNC ops.
 
-The C++/CUDA library (``csrc/dnc``) defines two ops:
+The C++/CUDA library (``csrc/dnc``) defines three ops; every one takes its tensors as one
+``Tensor[]`` in :class:`DNCState` + :class:`DNCInterface` order (6 state, 10 interface tensors):
 
-* ``dpbench::dnc_access_forward(16 inputs) -> (memory, usage, link, precedence,
-  write_weights, read_weights, reads, aux)`` — one access step (semantics:
-  :mod:`dpbench.ops.dnc_reference`); ``aux [B, (2 + 3R) N]`` packs the write content
-  weighting, the allocation weighting and, per read head, the read content, forward and
-  backward weightings (what the backward would otherwise recompute at O(R N²) cost);
-* ``dpbench::dnc_access_backward(7 optional output grads, 16 inputs, new memory, new write
-  weights, new read weights, aux) -> 16 input grads`` — the hand-written fused backward.
+* ``dpbench::dnc_access(Tensor[16] inputs) -> Tensor[7]`` — one access step (semantics:
+  :mod:`dpbench.ops.dnc_reference`): the new state (6) and the reads ``[B, R, W]``. Its
+  autograd is a C++ ``torch::autograd::Function`` registered for the Autograd dispatch key
+  (``csrc/dnc/dnc_access_autograd.h``): no Python runs per step, forward or backward;
+* ``dpbench::dnc_access_forward(Tensor[16]) -> Tensor[8]`` — the forward kernel: new state,
+  reads and ``aux [B, (2 + 3R) N]``, which packs the write content weighting, the allocation
+  weighting and, per read head, the read content, forward and backward weightings (what the
+  backward would otherwise recompute at O(R N²) cost);
+* ``dpbench::dnc_access_backward(Tensor?[7] grads, Tensor[20] saved) -> Tensor[16]`` — the
+  hand-written fused backward; ``saved`` = the 16 inputs, new memory, new write weights, new
+  read weights, aux.
 
 Saved for the backward: the 16 inputs (the previous state is the previous step's output, so in
 a sequence nothing new of size N² is kept), the new memory/weights and ``aux``. The new link
 matrix is recomputed row by row inside the backward, never saved.
 
-:func:`register` attaches ``torch.library.register_autograd`` and ``register_fake`` once the
-library is loaded (``dpbench.ops._loader`` calls it), so ``torch.compile`` can trace the op.
+:func:`register` attaches ``torch.library.register_fake`` rules once the library is loaded
+(``dpbench.ops._loader`` calls it), so ``torch.compile`` and ``opcheck`` can trace the ops.
 """
 from __future__ import annotations
 
@@ -24,49 +29,40 @@ from torch import Tensor
 
 from dpbench.ops.dnc_reference import DNCInterface, DNCState
 
+ACCESS = "dpbench::dnc_access"
 FORWARD = "dpbench::dnc_access_forward"
 BACKWARD = "dpbench::dnc_access_backward"
-N_INPUTS = len(DNCState._fields) + len(DNCInterface._fields)   # 16
-N_GRADS = 7                                                     # new state (6) + reads
+N_STATE = len(DNCState._fields)                       # 6
+N_INPUTS = N_STATE + len(DNCInterface._fields)        # 16
+N_GRADS = N_STATE + 1                                 # new state (6) + reads
 _registered = False
 
 
-def _fake_forward(memory, usage, link, precedence, write_weights, read_weights, read_keys,
-                  *rest):
-    b, n, w = memory.shape
+def _fake_access(inputs: list[Tensor]) -> list[Tensor]:
+    """New state like the old one (same shapes), reads ``[B, R, W]`` like the read keys."""
+    return [t.new_empty(t.shape) for t in inputs[:N_STATE]] + [inputs[N_STATE].new_empty(
+        inputs[N_STATE].shape)]
+
+
+def _fake_forward(inputs: list[Tensor]) -> list[Tensor]:
+    memory, read_weights = inputs[0], inputs[5]
+    b, n, _ = memory.shape
     r = read_weights.shape[1]
-    return (memory.new_empty(b, n, w), usage.new_empty(b, n), link.new_empty(b, n, n),
-            precedence.new_empty(b, n), write_weights.new_empty(b, n),
-            read_weights.new_empty(b, r, n), read_keys.new_empty(b, r, w),
-            memory.new_empty(b, (2 + 3 * r) * n))
+    return _fake_access(inputs) + [memory.new_empty(b, (2 + 3 * r) * n)]
 
 
-def _fake_backward(*args):
-    inputs = args[N_GRADS:N_GRADS + N_INPUTS]
-    return [torch.empty_like(t) for t in inputs]
-
-
-def _setup_context(ctx, inputs, output) -> None:
-    memory, _, _, _, write_weights, read_weights, _, aux = output
-    ctx.save_for_backward(*inputs, memory, write_weights, read_weights, aux)
-    ctx.set_materialize_grads(False)
-    ctx.mark_non_differentiable(aux)
-
-
-def _backward(ctx, *grads):
-    saved = ctx.saved_tensors
-    grads = grads[:N_GRADS]
-    return tuple(torch.ops.dpbench.dnc_access_backward(*grads, *saved))
+def _fake_backward(grads: list, saved: list[Tensor]) -> list[Tensor]:
+    return [torch.empty_like(t) for t in saved[:N_INPUTS]]
 
 
 def register() -> None:
-    """Attach the autograd and fake rules to the loaded ops (idempotent)."""
+    """Attach the fake rules to the loaded ops (idempotent)."""
     global _registered
     if _registered:
         return
+    torch.library.register_fake(ACCESS)(_fake_access)
     torch.library.register_fake(FORWARD)(_fake_forward)
     torch.library.register_fake(BACKWARD)(_fake_backward)
-    torch.library.register_autograd(FORWARD, _backward, setup_context=_setup_context)
     _registered = True
 
 
@@ -76,5 +72,5 @@ def fused_access_step(state: DNCState, interface: DNCInterface) -> tuple[DNCStat
     Shapes as in :class:`DNCState` / :class:`DNCInterface`; returns the new state and the read
     vectors ``[B, R, W]``. float32 and float64 only.
     """
-    out = torch.ops.dpbench.dnc_access_forward(*state, *interface)
-    return DNCState(*out[:6]), out[6]
+    out = torch.ops.dpbench.dnc_access([*state, *interface])
+    return DNCState(*out[:N_STATE]), out[N_STATE]

@@ -1,0 +1,114 @@
+"""``dpbench bench dnc-learn``: time to accuracy of the DNC on copy and associative recall,
+``impl=reference`` and ``impl=fused`` side by side (engine: :mod:`dpbench.ops.dnc_learn`).
+
+With ``--parallel`` the implementations train at the same time in separate processes, one
+thread each, so both see the same machine load (the fair comparison on a shared machine);
+otherwise one after the other. Writes ``<out>/dnc_learn.json`` (config, curves, summary),
+``<out>/curves.png`` and ``<out>/README.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from dpbench.params import UsageError
+
+
+def _run_one(cfg) -> dict:
+    from dpbench.ops.dnc_learn import train_to_target
+
+    return asdict(train_to_target(cfg, log=lambda m: print(f"dpbench bench: {m}",
+                                                          file=sys.stderr, flush=True)))
+
+
+def _spawn(cfg) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dpbench.ops.dnc_learn_worker",
+                             json.dumps(asdict(cfg))], stdout=subprocess.PIPE, text=True)
+
+
+def plot(results: list, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({r["config"]["task"] for r in results})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for r in (r for r in results if r["config"]["task"] == task):
+            t, impl = [c[1] / 60 for c in r["curve"]], r["config"]["impl"]
+            color = {"reference": "C0", "fused": "C1"}.get(impl)
+            ax.plot(t, [c[4] for c in r["curve"]], color=color, label=f"{impl}: final lesson")
+            ax.plot(t, [c[3] for c in r["curve"]], color=color, ls=":",
+                    label=f"{impl}: current lesson")
+        ax.axhline(next(r["target"] for r in results if r["config"]["task"] == task),
+                   color="k", lw=0.8, ls="--", label="target")
+        ax.axhline(next(r["chance"] for r in results if r["config"]["task"] == task),
+                   color="grey", lw=0.8, ls="-.", label="chance")
+        ax.set(title=task, xlabel="wall time (min)", ylabel="validation accuracy", ylim=(0, 1))
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def bench_dnc_learn(args: argparse.Namespace) -> int:
+    from dpbench.ops.dnc_learn import TASKS, LearnConfig, summary, LearnResult
+
+    tasks = [t for t in args.tasks.split(",") if t]
+    impls = [i for i in args.impls.split(",") if i]
+    if bad := [t for t in tasks if t not in TASKS]:
+        raise UsageError(f"unknown task {bad[0]!r}; choose from {', '.join(TASKS)}")
+    if bad := [i for i in impls if i not in ("reference", "fused")]:
+        raise UsageError(f"unknown impl {bad[0]!r}; choose from reference, fused")
+    if args.max_seconds <= 0 or args.max_steps <= 0:
+        raise UsageError("--max-seconds and --max-steps must be > 0")
+    results = []
+    for task in tasks:
+        cfgs = [LearnConfig(task=task, impl=impl, max_seconds=args.max_seconds,
+                            max_steps=args.max_steps, seed=args.seed, lr=args.lr,
+                            threads=1 if args.parallel else args.threads) for impl in impls]
+        if args.parallel:
+            procs = [_spawn(c) for c in cfgs]
+            for p in procs:
+                out, _ = p.communicate()
+                if p.returncode != 0:
+                    raise RuntimeError(f"dnc-learn worker failed (exit {p.returncode})")
+                results.append(json.loads(out.strip().splitlines()[-1]))
+        else:
+            results += [_run_one(c) for c in cfgs]
+    keys = {f.name for f in fields(LearnResult)}
+    table = summary([LearnResult(**{k: v for k, v in r.items() if k in keys}) for r in results])
+    report = {"load_average_end": os.getloadavg(), "parallel": args.parallel,
+              "summary": table, "runs": results}
+    print(json.dumps(table, indent=1))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "dnc_learn.json").write_text(json.dumps(report, indent=1) + "\n")
+        plot(results, out / "curves.png")
+    return 0
+
+
+def add_parser(kinds) -> None:
+    d = kinds.add_parser("dnc-learn", help="DNC time to accuracy on copy and associative "
+                                           "recall, reference vs fused")
+    d.add_argument("--tasks", default="copy,associative-recall",
+                   help="comma-separated: copy (lag 10, 10 symbols, target 0.9), "
+                        "associative-recall (2-6 items, target 0.5)")
+    d.add_argument("--impls", default="reference,fused", help="reference, fused or both")
+    d.add_argument("--max-seconds", type=float, default=900.0,
+                   help="wall-time cap per run (default 900)")
+    d.add_argument("--max-steps", type=int, default=20000, help="step cap (default 20000)")
+    d.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--threads", type=int, default=0,
+                   help="torch threads when not --parallel (default: torch's default)")
+    d.add_argument("--parallel", action="store_true",
+                   help="train the impls at the same time, one process and thread each")
+    d.add_argument("--out", default="", help="folder for dnc_learn.json and curves.png")
+    d.set_defaults(func=bench_dnc_learn)

@@ -1,0 +1,251 @@
+"""Time to accuracy of the DNC (MLPerf's measure: wall time to a target quality) on its own
+tasks, with ``impl="reference"`` and ``impl="fused"`` trained the same way.
+
+Tasks (targets on the *validation* split of the final lesson):
+
+* ``copy`` — :func:`dpbench.datasets.recall.copy_split` (Arjovsky et al. 2016, §4.1) with
+  ``lag`` (≥ 10) blanks and ``symbols`` = 10 of 8; chance 1/8; target 0.9;
+* ``associative-recall`` — :func:`dpbench.datasets.associative.recall_split` (Graves, Wayne &
+  Danihelka 2014, NTM §4.3): 2–6 items of 3 × 6-bit vectors; chance 2⁻⁶ ≈ 0.016 per answer
+  vector; target 0.5 (32× chance: half the answer vectors exactly right, all 6 bits).
+
+Training, taken from the papers:
+
+* curriculum (Graves et al. 2016, Methods, "Curriculum learning": lessons of growing
+  difficulty, the next lesson once the current one is learned): copy grows the number of
+  symbols 2 → 4 → 6 → 8 → 10 at the full lag, associative recall the largest item count
+  2 → 3 → … → 6; each sequence of a lesson draws its length uniformly up to the lesson's (as
+  the NTM copy task draws random lengths 1–20, Graves et al. 2014 §4.1), so earlier lessons
+  stay in the mix. A lesson is passed at ``advance`` (0.9) validation accuracy on it; shorter
+  sequences are left-padded with blanks to the final lesson's window, so every batch has the
+  same shape;
+* gradient clipping by global norm (deepmind/dnc's ``train.py`` clips at 50; this small
+  controller takes 10) and Adam (Kingma & Ba 2015) instead of the paper's RMSProp, at
+  ``lr`` = 3e-3 (a small model; the paper's 1e-4 is for 256-unit controllers);
+* the memory: 1 write head and 2 read heads as in the paper's copy experiments, ``slots`` ≥
+  the symbols to store.
+
+Loss: cross-entropy on the scored steps only (copy: the recalled symbols; associative recall:
+the answer vectors). Accuracy: exact class matches on the scored steps.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from dpbench.data import Split
+from dpbench.datasets.associative import recall_split, window_length
+from dpbench.datasets.recall import copy_split
+from dpbench.models.dnc import DNC
+
+TASKS = ("copy", "associative-recall")
+TARGETS = {"copy": 0.9, "associative-recall": 0.5}
+CHANCE = {"copy": 1 / 8, "associative-recall": 2.0 ** -6}
+
+
+@dataclass
+class LearnConfig:
+    task: str = "copy"
+    impl: str = "fused"
+    lag: int = 10                 # copy only
+    symbols: int = 10             # copy only
+    alphabet: int = 8             # copy only
+    items: int = 6                # associative recall: largest item count
+    hidden: int = 64
+    slots: int = 16
+    word: int = 16
+    heads: int = 2
+    batch: int = 32
+    lr: float = 3e-3
+    clip: float = 10.0
+    advance: float = 0.9          # curriculum: next lesson at this validation accuracy
+    eval_every: int = 50
+    n_val: int = 256
+    max_steps: int = 20000
+    max_seconds: float = 900.0
+    target: Optional[float] = None   # default TARGETS[task]
+    seed: int = 0
+    threads: int = 0
+
+
+@dataclass
+class LearnResult:
+    config: dict
+    reached: bool = False
+    steps: int = 0
+    seconds: float = 0.0
+    accuracy: float = 0.0          # last validation accuracy on the final lesson
+    best_accuracy: float = 0.0
+    chance: float = 0.0
+    target: float = 0.0
+    curve: list = field(default_factory=list)   # [step, seconds, lesson, lesson acc, final acc, loss]
+    stopped_by: str = ""
+
+
+def _pad_left(split: Split, steps: int, scored: int) -> Split:
+    """Left-pad ``x [n, t, D]`` with blank tokens (class 0 one-hot) and ``y``/``mask`` with
+    blanks to ``steps``; returns x ``[n, steps, D]``, y/mask ``[n, steps]``."""
+    n, t, d = split.x.shape
+    if t == steps:
+        return split
+    x = torch.zeros(n, steps, d)
+    x[:, :steps - t, 0] = 1.0
+    x[:, steps - t:] = split.x
+    y = torch.zeros(n, steps, dtype=split.y.dtype)
+    y[:, steps - t:] = split.y
+    mask = torch.zeros(n, steps, dtype=torch.bool)
+    mask[:, steps - t:] = split.mask
+    return Split(x=x, y=y, mask=mask)
+
+
+class Task:
+    """Batches of one task at a curriculum lesson; ``lessons[-1]`` is the target task."""
+
+    def __init__(self, cfg: LearnConfig):
+        self.cfg = cfg
+        if cfg.task == "copy":
+            self.lessons = sorted({min(s, cfg.symbols) for s in range(2, cfg.symbols + 1, 2)}
+                                  | {cfg.symbols})
+            self.steps = cfg.lag + 2 * cfg.symbols
+            self.input_size, self.output_size = cfg.alphabet + 2, cfg.alphabet + 1
+            self.output_steps = self.steps
+        else:
+            self.lessons = list(range(2, cfg.items + 1))
+            self.steps = window_length(cfg.items, 3)
+            self.input_size, self.output_size, self.output_steps = 6 + 2, 2 ** 6, 3
+
+    def batch(self, n: int, lesson: int, rng: np.random.Generator,
+              exact: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x ``[n, T, D]``, y ``[n, T_out]``, mask ``[n, T_out]`` (scored steps). Lengths are
+        drawn uniformly up to the lesson's, or exactly the lesson's with ``exact``."""
+        cfg, top = self.cfg, self.lessons[lesson]
+        if cfg.task == "copy":
+            lengths = np.full(n, top) if exact else rng.integers(1, top + 1, size=n)
+            parts = [_pad_left(copy_split(int((lengths == s).sum()), cfg.lag, int(s),
+                                          cfg.alphabet, rng), self.steps, int(s))
+                     for s in np.unique(lengths)]
+            x = torch.cat([p.x for p in parts])
+            y = torch.cat([p.y for p in parts])
+            mask = torch.cat([p.mask for p in parts])
+            return x, y, mask
+        counts = np.full(n, top) if exact else rng.integers(2, top + 1, size=n)
+        s = recall_split(n, counts, self.steps, 6, 3, rng)
+        return s.x, s.y, torch.ones_like(s.y, dtype=torch.bool)
+
+
+def accuracy(model: torch.nn.Module, x, y, mask) -> float:
+    with torch.no_grad():
+        hit = (model(x).argmax(-1) == y) & mask
+    return hit.sum().item() / mask.sum().item()
+
+
+def train_to_target(cfg: LearnConfig, log: Optional[Callable[[str], None]] = None) -> LearnResult:
+    """Train until the final lesson's validation accuracy reaches the target, or a cap."""
+    if cfg.task not in TASKS:
+        raise ValueError(f"task {cfg.task!r} not in {TASKS}")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    target = cfg.target if cfg.target is not None else TARGETS[cfg.task]
+    task = Task(cfg)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    val_rng = np.random.default_rng(cfg.seed + 10_000)
+    val = [task.batch(cfg.n_val, k, val_rng, exact=True) for k in range(len(task.lessons))]
+    model = DNC(input_size=task.input_size, input_steps=task.steps, output_size=task.output_size,
+                output_steps=task.output_steps, task="recall", hidden_size=cfg.hidden,
+                memory_slots=cfg.slots, word_size=cfg.word, read_heads=cfg.heads, impl=cfg.impl)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    result = LearnResult(config=asdict(cfg), chance=CHANCE[cfg.task], target=target)
+    with torch.no_grad():   # loads (or JIT-builds) the fused kernels before the clock starts
+        model(val[0][0][:2])
+    lesson, start, loss_sum, loss_n = 0, time.perf_counter(), 0.0, 0
+    for step in range(1, cfg.max_steps + 1):
+        x, y, mask = task.batch(cfg.batch, lesson, rng)
+        logits = model(x)
+        loss = torch.nn.functional.cross_entropy(logits[mask], y[mask])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        opt.step()
+        loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+        elapsed = time.perf_counter() - start
+        if step % cfg.eval_every and elapsed < cfg.max_seconds and step < cfg.max_steps:
+            continue
+        lesson_acc = accuracy(model, *val[lesson])
+        final_acc = lesson_acc if lesson == len(task.lessons) - 1 else accuracy(model, *val[-1])
+        elapsed = time.perf_counter() - start   # the evaluation counts: it is part of the run
+        result.curve.append([step, round(elapsed, 2), task.lessons[lesson], round(lesson_acc, 4),
+                             round(final_acc, 4), round(loss_sum / loss_n, 4)])
+        loss_sum, loss_n = 0.0, 0
+        result.steps, result.seconds, result.accuracy = step, elapsed, final_acc
+        result.best_accuracy = max(result.best_accuracy, final_acc)
+        if log:
+            log(f"{cfg.task} {cfg.impl} step {step} {elapsed:.0f}s lesson {task.lessons[lesson]} "
+                f"acc {lesson_acc:.3f} final {final_acc:.3f} loss {result.curve[-1][-1]:.3f}")
+        if final_acc >= target:
+            result.reached, result.stopped_by = True, "target"
+            break
+        if elapsed >= cfg.max_seconds:
+            result.stopped_by = "time cap"
+            break
+        while lesson < len(task.lessons) - 1 and lesson_acc >= cfg.advance:
+            lesson += 1
+            lesson_acc = accuracy(model, *val[lesson])
+    else:
+        result.stopped_by = "step cap"
+    if not result.stopped_by:
+        result.stopped_by = "step cap"
+    return result
+
+
+def accuracy_at(result: LearnResult, seconds: float) -> float:
+    """The final-lesson validation accuracy of the last evaluation at or before ``seconds``."""
+    acc = 0.0
+    for _, t, _, _, final, _ in result.curve:
+        if t <= seconds:
+            acc = final
+    return acc
+
+
+def seconds_to(result: LearnResult, level: float) -> float:
+    """Wall time of the first evaluation at ``level`` or more (inf when never)."""
+    return next((t for _, t, _, _, final, _ in result.curve if final >= level), math.inf)
+
+
+def lesson_times(result: LearnResult) -> dict:
+    """Seconds at which each curriculum lesson was first passed (its accuracy ≥ advance)."""
+    advance = result.config["advance"]
+    out: dict = {}
+    for _, t, lesson, acc, _, _ in result.curve:
+        if acc >= advance and str(lesson) not in out:
+            out[str(lesson)] = t
+    return out
+
+
+def summary(results: list[LearnResult]) -> dict:
+    """Per task: each impl's steps / seconds / accuracy, and fused vs reference in time to the
+    target (or, when the reference never got there, its accuracy at the fused run's time)."""
+    out: dict = {}
+    for r in results:
+        task, impl = r.config["task"], r.config["impl"]
+        out.setdefault(task, {})[impl] = {
+            "reached": r.reached, "steps": r.steps, "seconds": round(r.seconds, 1),
+            "accuracy": r.accuracy, "best_accuracy": r.best_accuracy, "target": r.target,
+            "chance": r.chance, "stopped_by": r.stopped_by,
+            "seconds_per_step": round(r.seconds / max(r.steps, 1), 4),
+            "lesson_passed_at_s": lesson_times(r)}
+    for task, rows in out.items():
+        by = {r.config["impl"]: r for r in results if r.config["task"] == task}
+        if {"fused", "reference"} <= by.keys():
+            fused, ref = by["fused"], by["reference"]
+            rows["reference_accuracy_at_fused_end"] = accuracy_at(ref, fused.seconds)
+            rows["reference_over_fused_time_to_target"] = (
+                ref.seconds / fused.seconds if fused.reached and ref.reached else None)
+            rows["step_time_ratio"] = (rows["reference"]["seconds_per_step"]
+                                       / rows["fused"]["seconds_per_step"])
+    return out

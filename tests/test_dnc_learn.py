@@ -1,0 +1,82 @@
+"""`dpbench bench dnc-learn` (dpbench/ops/dnc_learn.py): the curriculum's batches, the time to
+accuracy bookkeeping, and the command end to end on a tiny budget."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from dpbench.ops.dnc_learn import (LearnConfig, LearnResult, Task, accuracy_at, lesson_times,
+                                   seconds_to, summary, train_to_target)
+
+
+def test_copy_lessons_are_left_padded_windows_of_the_final_task():
+    task = Task(LearnConfig(task="copy", lag=10, symbols=10))
+    assert task.lessons == [2, 4, 6, 8, 10] and task.steps == 30
+    rng = np.random.default_rng(0)
+    x, y, mask = task.batch(64, 1, rng)          # lesson 4: 1..4 symbols
+    assert x.shape == (64, 30, 10) and y.shape == mask.shape == (64, 30)
+    assert torch.all(x.sum(-1) == 1)              # one-hot everywhere, padding = blank
+    counts = mask.sum(1)
+    assert counts.min() >= 1 and counts.max() <= 4
+    for i in range(64):                           # the recalled symbols are the first ones
+        k = int(counts[i])
+        start = 30 - (10 + 2 * k)
+        assert torch.equal(y[i, -k:], x[i, start:start + k].argmax(-1))
+        assert torch.all(x[i, :start, 0] == 1)    # blank tokens before the window
+    xe, _, me = task.batch(8, 4, rng, exact=True)
+    assert torch.all(me.sum(1) == 10)
+
+
+def test_associative_recall_lessons_grow_the_item_count():
+    task = Task(LearnConfig(task="associative-recall", items=6))
+    assert task.lessons == [2, 3, 4, 5, 6] and task.output_steps == 3
+    x, y, mask = task.batch(16, 0, np.random.default_rng(1), exact=True)
+    assert x.shape == (16, task.steps, 8) and y.shape == (16, 3) and mask.all()
+    assert torch.all(x[:, :, 6].sum(1) == 2)      # exactly two items at lesson 0
+
+
+def test_bookkeeping_of_time_to_accuracy():
+    curve = [[50, 10.0, 2, 0.5, 0.2, 1.0], [100, 20.0, 2, 0.95, 0.5, 0.5],
+             [150, 30.0, 4, 0.9, 0.92, 0.3]]
+    r = LearnResult(config={"advance": 0.9, "task": "copy", "impl": "fused"}, curve=curve,
+                    reached=True, steps=150, seconds=30.0)
+    assert seconds_to(r, 0.9) == 30.0 and seconds_to(r, 0.99) == float("inf")
+    assert accuracy_at(r, 25.0) == 0.5 and accuracy_at(r, 5.0) == 0.0
+    assert lesson_times(r) == {"2": 20.0, "4": 30.0}
+    ref = LearnResult(config={"advance": 0.9, "task": "copy", "impl": "reference"},
+                      curve=[[50, 40.0, 2, 0.3, 0.1, 2.0]], steps=50, seconds=40.0)
+    s = summary([ref, r])["copy"]
+    assert s["reference_accuracy_at_fused_end"] == 0.0          # no evaluation by 30 s
+    assert s["reference_over_fused_time_to_target"] is None     # the reference never got there
+    assert s["step_time_ratio"] == pytest.approx((40 / 50) / (30 / 150))
+
+
+def test_train_to_target_stops_at_the_cap_and_records_a_curve():
+    cfg = LearnConfig(task="copy", impl="reference", lag=10, symbols=2, hidden=8, slots=4,
+                      word=4, heads=1, batch=4, eval_every=2, n_val=8, max_steps=4)
+    r = train_to_target(cfg)
+    assert r.stopped_by in ("step cap", "target") and r.steps <= 4
+    assert [c[0] for c in r.curve] == list(range(2, r.steps + 1, 2))
+    assert 0.0 <= r.accuracy <= 1.0 and r.chance == 1 / 8 and r.target == 0.9
+
+
+def test_command_rejects_a_bad_task_in_one_line():
+    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn",
+                          "--tasks", "sorting"], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "sorting" in out.stderr and "copy" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_command_writes_json_and_curves(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn", "--tasks",
+                          "copy", "--impls", "reference", "--max-steps", "1",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = json.loads((tmp_path / "dnc_learn.json").read_text())
+    assert data["summary"]["copy"]["reference"]["steps"] == 1
+    assert (tmp_path / "curves.png").stat().st_size > 1000

@@ -3,7 +3,11 @@
 A *cell* is (model, model params, dataset, dataset params, device, metric) present in
 both runs with status ``ok``. Two rules, both direction-aware:
 
-* **Throughput** (``train_seq_per_s``, ``infer_seq_per_s``; higher is better). The raw
+Which metric follows which rule, its direction and its absolute tolerance floor come from
+the metric registry (:class:`dpbench.specs.MetricSpec` ``gate``, ``higher_is_better``,
+``tolerance``), so a plugin's metric is gated like a built-in one.
+
+* **Throughput** (``gate="throughput"``: ``train_seq_per_s``, ``infer_seq_per_s``; higher is better). The raw
   repeat samples of all seeds are pooled per cell. ``ratio = median(current) /
   median(baseline)``. A regression needs *both* a change larger than the threshold,
   ``ratio < 1 / (1 + threshold)`` (asv's factor rule: 10 % → the baseline is more than
@@ -12,8 +16,9 @@ both runs with status ``ok``. Two rules, both direction-aware:
   ``p ≤ alpha`` (default 0.05; with 3 vs 3 samples, the smoke suite's minimum, the exact
   p reaches 0.05 only when every current sample is below every baseline sample). An
   improvement is the mirror image.
-* **Accuracy** (``nrmse_*``, ``mse``, ``cross_entropy`` lower is better; ``accuracy``,
-  ``vpt_lyapunov`` higher). Means over the seeds both runs have. The cell regresses when
+* **Accuracy** (``gate="accuracy"``: ``nrmse_*``, ``mse``, ``cross_entropy``, the long-term
+  distances lower is better; ``accuracy``, ``vpt_lyapunov``, ``climate_ok`` higher; a
+  qualified key such as ``vpt_lyapunov@eps=0.3`` follows its metric). Means over the seeds both runs have. The cell regresses when
   the change in the bad direction exceeds ``max(rel_tol · |baseline|, abs_floor[metric],
   baseline seed std)``: a change inside the seed-to-seed spread is not evidence.
 
@@ -35,13 +40,23 @@ from typing import Any
 from scipy.stats import mannwhitneyu
 
 from dpbench.params import UsageError, format_params
+from dpbench.plugins import Registry, get_registry
 from dpbench.results import trials_of
 
-THROUGHPUT = ("train_seq_per_s", "infer_seq_per_s")
-#: accuracy metric → (higher is better, absolute tolerance floor)
-ACCURACY = {"accuracy": (True, 0.02), "vpt_lyapunov": (True, 0.1), "nrmse_1step": (False, 0.01),
-            "nrmse_rollout": (False, 0.02), "nrmse_horizon": (False, 0.01), "mse": (False, 1e-3),
-            "cross_entropy": (False, 0.01)}
+
+def throughput_metrics(registry: Registry | None = None) -> tuple[str, ...]:
+    """Metrics gated by the throughput rule."""
+    return tuple(s.name for s in (registry or get_registry()).metrics_where(gate="throughput"))
+
+
+def gated_accuracy(registry: Registry, key: str) -> tuple[bool, float] | None:
+    """``(higher is better, tolerance floor)`` of a result key under the accuracy rule, else None."""
+    spec = registry.metric(key)
+    if spec is None or spec.gate != "accuracy" or spec.higher_is_better is None:
+        return None
+    return spec.higher_is_better, float(spec.tolerance)
+
+
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_ALPHA = 0.05
 DEFAULT_ACC_TOLERANCE = 0.10
@@ -90,27 +105,29 @@ def _trial_scale(info: dict[str, Any], run_scale: float | None) -> float:
     return float(med) if isinstance(med, (int, float)) and not isinstance(med, bool) and med > 0 else run_scale
 
 
-def _cells(doc: dict[str, Any], scale: float | None, relative_to: str | None = None) -> dict[Key, dict[str, Any]]:
+def _cells(doc: dict[str, Any], scale: float | None, relative_to: str | None = None,
+           registry: Registry | None = None) -> dict[Key, dict[str, Any]]:
     """Per cell: pooled throughput samples (divided by calibration ``scale``, or by the median of
     ``relative_to`` on the same dataset and device) and per-seed accuracy values."""
+    registry = registry or get_registry()
+    throughput = throughput_metrics(registry)
     cells: dict[Key, dict[str, Any]] = defaultdict(lambda: {"samples": [], "seeds": {}})
     for t in trials_of(doc):
         if t.status != "ok":
             continue
         base = (t.model, format_params(t.model_params), t.dataset, format_params(t.dataset_params), t.device)
-        for m in THROUGHPUT:
+        for m in throughput:
             vals = [v / _trial_scale(t.info, scale) for v in t.samples.get(m, [])
                     if v is not None and math.isfinite(v) and v > 0]
             if vals:
                 cells[(*base, m, t.block)]["samples"] += vals
-        for m in ACCURACY:
-            v = t.metrics.get(m)
-            if v is not None and math.isfinite(v):
+        for m, v in t.metrics.items():
+            if gated_accuracy(registry, m) is not None and v is not None and math.isfinite(v):
                 cells[(*base, m, t.block)]["seeds"][t.seed] = float(v)
     if relative_to is not None:
         refs = {k[2:]: statistics.median(v["samples"]) for k, v in cells.items()
-                if k[0] == relative_to and not k[1] and k[5] in THROUGHPUT}
-        for key in [k for k in cells if k[5] in THROUGHPUT]:
+                if k[0] == relative_to and not k[1] and k[5] in throughput}
+        for key in [k for k in cells if k[5] in throughput]:
             if key[0] == relative_to or key[2:] not in refs:
                 del cells[key]
             else:
@@ -141,11 +158,12 @@ def _throughput_row(key: Key, b: list[float], c: list[float], threshold: float, 
     return Row(*_labels(key), mb, mc, ratio, p, (len(b), len(c)), status, note)
 
 
-def _accuracy_row(key: Key, b: dict[int, float], c: dict[int, float], rel_tol: float) -> Row | None:
+def _accuracy_row(key: Key, b: dict[int, float], c: dict[int, float], rel_tol: float,
+                  rule: tuple[bool, float]) -> Row | None:
     seeds = sorted(set(b) & set(c))
     if not seeds:
         return None
-    higher, floor = ACCURACY[key[5]]
+    higher, floor = rule
     vb, vc = [b[s] for s in seeds], [c[s] for s in seeds]
     mb, mc = statistics.fmean(vb), statistics.fmean(vc)
     spread = statistics.stdev(vb) if len(vb) > 1 else 0.0
@@ -159,8 +177,9 @@ def _accuracy_row(key: Key, b: dict[int, float], c: dict[int, float], rel_tol: f
 def compare_docs(baseline: dict[str, Any], current: dict[str, Any], threshold: float = DEFAULT_THRESHOLD,
                  alpha: float = DEFAULT_ALPHA, acc_tolerance: float = DEFAULT_ACC_TOLERANCE,
                  normalize: bool = False, names: tuple[str, str] = ("baseline", "current"),
-                 relative_to: str | None = None) -> list[Row]:
-    """All comparable cells of two validated ``results.json`` documents.
+                 relative_to: str | None = None, registry: Registry | None = None) -> list[Row]:
+    """All comparable cells of two validated ``results.json`` documents (metrics, their
+    rules and directions from ``registry``, default the process registry).
 
     Raises :class:`UsageError` when nothing is comparable (or calibration is missing
     with ``normalize``)."""
@@ -170,14 +189,17 @@ def compare_docs(baseline: dict[str, Any], current: dict[str, Any], threshold: f
         raise UsageError("use either --normalize or --relative-to, not both")
     if relative_to and not any(t.get("model") == relative_to for d in (baseline, current) for t in d["trials"]):
         raise UsageError(f"--relative-to {relative_to}: no such model in {names[0]} or {names[1]}")
-    cb, cc = _cells(baseline, sb, relative_to), _cells(current, sc, relative_to)
+    registry = registry or get_registry()
+    throughput = throughput_metrics(registry)
+    cb, cc = _cells(baseline, sb, relative_to, registry), _cells(current, sc, relative_to, registry)
     rows: list[Row] = []
     for key in sorted(set(cb) & set(cc)):
-        if key[5] in THROUGHPUT:
+        if key[5] in throughput:
             if cb[key]["samples"] and cc[key]["samples"]:
                 rows.append(_throughput_row(key, cb[key]["samples"], cc[key]["samples"], threshold, alpha))
         else:
-            row = _accuracy_row(key, cb[key]["seeds"], cc[key]["seeds"], acc_tolerance)
+            rule = gated_accuracy(registry, key[5])
+            row = _accuracy_row(key, cb[key]["seeds"], cc[key]["seeds"], acc_tolerance, rule) if rule else None
             if row is not None:
                 rows.append(row)
     if not rows:

@@ -14,7 +14,7 @@ from tabulate import tabulate
 from dpbench.harness.executors import EXECUTORS, make_executor
 from dpbench.harness.runner import load_run_config, run_suite
 from dpbench.harness.suite import load_suite, override, suite_from_dict
-from dpbench.harness.summary import failures, summary_rows
+from dpbench.report.summary import failures, summary_rows
 from dpbench.params import UsageError
 from dpbench.plugins import get_registry
 

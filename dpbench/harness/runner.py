@@ -15,8 +15,8 @@ import torch
 from dpbench.calibration import calibrate
 from dpbench.environment import environment
 from dpbench.harness.suite import Suite, Trial, expand_trials
-from dpbench.harness.summary import derived_metrics
 from dpbench.harness.executors import Executor, LocalExecutor
+from dpbench.metrics import derived_metrics
 from dpbench.params import UsageError
 from dpbench.plugins import Registry
 from dpbench.results import RunWriter, TrialResult
@@ -27,8 +27,10 @@ DEFAULT_OUT = Path("results") / "runs"
 class Progress:
     """Live progress: one rewritten line on a terminal, plain lines otherwise."""
 
-    def __init__(self, total: int, stream: TextIO | None = None, quiet: bool = False):
+    def __init__(self, total: int, stream: TextIO | None = None, quiet: bool = False,
+                 headline: tuple[str, ...] = ()):
         self.total, self.stream, self.quiet = total, stream or sys.stderr, quiet
+        self.headline = headline  # metrics shown after a finished trial, first present wins
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.index, self.label, self.steps = 0, "", 0
 
@@ -46,7 +48,7 @@ class Progress:
         if self.quiet:
             return
         m = result.metrics
-        key = next((k for k in ("vpt_lyapunov", "accuracy", "nrmse_1step", "mse") if k in m), None)
+        key = next((k for k in self.headline if k in m), None)
         what = f"{key}={m[key]:.4g}" if key and m.get(key) is not None else ""
         status = result.status if result.status == "ok" else f"{result.status.upper()}: {result.error}"
         text = f"[{self.index}/{self.total}] {trial.label}: {status} {what}".rstrip()
@@ -96,7 +98,8 @@ def run_trials(trials: list[Trial], registry: Registry, run_dir: Path, writer: R
                timeout: float | None, quiet: bool = False, executor: Executor | None = None) -> list[TrialResult]:
     """Run the trials not yet in ``writer``; each result is written as soon as it exists."""
     todo = [t for t in trials if t.trial_id not in writer.finished_ids]
-    progress = Progress(len(trials), quiet=quiet)
+    headline = tuple(s.name for s in registry.metrics_where(table="accuracy", gate="accuracy"))
+    progress = Progress(len(trials), quiet=quiet, headline=headline)
     counter = iter(range(len(trials) - len(todo) + 1, len(trials) + 1))
     results = []
     executor = executor or LocalExecutor()
@@ -144,12 +147,12 @@ def run_suite(suite: Suite, registry: Registry, out: str | None = None, force: b
         run_trials(trials, registry, run_dir, writer, timeout, quiet, executor)
     except KeyboardInterrupt:
         writer.reload()
-        writer.derived = derived_metrics(writer.trials)
+        writer.derived = derived_metrics(writer.trials, registry)
         writer.write()
         print(f"\ndpbench: interrupted; finished trials are saved. Resume with: dpbench run --resume {run_dir}",
               file=sys.stderr)
         raise
-    writer.derived = derived_metrics(writer.trials)
+    writer.derived = derived_metrics(writer.trials, registry)
     writer.write()
     return run_dir, writer, notes
 

@@ -1,10 +1,17 @@
-"""Metric functions (pure tensor maths; no model, no harness).
+"""Metric functions (pure tensor maths; no model, no harness) and the built-in metric plugins.
+
+The public modules of this package (``forecast``, ``vpt``, ``longterm``, ``recall``, ``cost``)
+register every built-in metric through the ``dpbench_register_metrics`` hook, exactly as a
+third-party plugin would; the registry (:mod:`dpbench.plugins`) is the one list of metrics
+that evaluation, summary, report and ``dpbench compare`` read. This module keeps the
+primitive functions the others (and other packages) import:
 
 * NRMSE: root mean squared error normalised per dimension by the target's variance,
   ``sqrt(mean_d MSE_d / var_d)`` (Vlachas et al. 2020, Neural Networks 126:191, eq. 23).
 * Valid prediction time (VPT): the first time the closed-loop forecast's normalised error
   ``e(t) = sqrt(mean_d ((ŷ_d(t) − y_d(t)) / σ_d)^2)`` exceeds ``ε``, in Lyapunov times
-  ``t·λ`` (Pathak et al. 2018, PRL 120:024102; Vlachas et al. 2020 use ε = 0.5).
+  ``t·λ`` (Pathak et al. 2018, PRL 120:024102; Vlachas et al. 2020 use ε = 0.5). A non-finite
+  error counts as a crossing; a rollout that never crosses is *censored* at its length.
 * Recall: accuracy on the scored positions, cross-entropy over all positions, compared
   with the task's memoryless baseline.
 * ``max_lag_at_90``: the largest lag whose mean accuracy is ≥ 0.9.
@@ -12,7 +19,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -32,11 +39,20 @@ def normalised_error(pred: torch.Tensor, target: torch.Tensor, std: torch.Tensor
     return torch.sqrt((((pred - target) / std) ** 2).mean(dim=-1))
 
 
+def crossings(error: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """First step at which ``error [S, H]`` exceeds ``threshold`` or is not finite
+    (``NaN > ε`` is false, so a NaN rollout would otherwise count as valid forever), and
+    whether the rollout never crossed (right-censored at ``H``) → ``([S] long, [S] bool)``."""
+    over = ~(error <= threshold)  # NaN and ±inf count as crossing
+    censored = ~over.any(dim=1)
+    first = torch.where(censored, torch.full_like(censored, error.shape[1], dtype=torch.long),
+                        over.float().argmax(dim=1))
+    return first.long(), censored
+
+
 def valid_steps(error: torch.Tensor, threshold: float) -> torch.Tensor:
     """Steps before ``error [S, H]`` first exceeds ``threshold`` (H if it never does) → ``[S]``."""
-    over = error > threshold
-    first = torch.where(over.any(dim=1), over.float().argmax(dim=1), torch.full_like(over[:, 0], error.shape[1], dtype=torch.long))
-    return first.long()
+    return crossings(error, threshold)[0]
 
 
 def vpt_lyapunov_times(error: torch.Tensor, threshold: float, dt: float, lyapunov: float) -> torch.Tensor:
@@ -72,6 +88,20 @@ def max_lag_at(accuracy_by_lag: Mapping[float, float], level: float = 0.9) -> fl
     """The largest lag whose accuracy is ≥ ``level`` (0 when none is), from ``{lag: acc}``."""
     good = [lag for lag, acc in accuracy_by_lag.items() if acc is not None and acc >= level]
     return float(max(good)) if good else 0.0
+
+
+def derived_metrics(trials: Iterable[Any], registry: Any) -> list[dict[str, Any]]:
+    """Rows derived over a run's trials (``results.json["derived"]``): every registered
+    metric with ``scope="run"``, e.g. ``max_lag_at_90``. ``registry``: a
+    :class:`dpbench.plugins.Registry`."""
+    from dpbench.specs import resolve
+
+    trials = list(trials)
+    rows: list[dict[str, Any]] = []
+    for spec in registry.metrics_where(scope="run"):
+        if spec.compute is not None:
+            rows += list(resolve(spec.compute)(trials))
+    return rows
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float]:

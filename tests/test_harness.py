@@ -66,7 +66,7 @@ def trial(model, dataset, dparams=None, seed=0, steps=20, **train):
     return Trial(model, {}, dataset, dparams or {}, seed, "cpu",
                  TrainConfig(steps=steps, batch_size=16, eval_every=10, param_budget=1500, **train),
                  EvalConfig(rollout_steps=100, rollout_starts=3, timing_repeats=2,
-                            vpt_cap_lyapunov=1, long_lyapunov_times=5))
+                            vpt_cap_lyapunov=1, long_lyapunov_times=5, long_steps=50))
 
 
 def test_closed_loop_rollout_of_an_exact_model_never_leaves_the_truth(reg):
@@ -106,7 +106,7 @@ def test_same_seed_same_numbers_on_cpu(reg):
 SUITE = {
     "name": "t", "seeds": 2,
     "train": {"steps": 10, "batch_size": 8, "eval_every": 5, "param_budget": 800},
-    "eval": {"rollout_steps": 20, "rollout_starts": 2, "timing_repeats": 2, "vpt_cap_lyapunov": 1, "long_lyapunov_times": 5},
+    "eval": {"rollout_steps": 20, "rollout_starts": 2, "timing_repeats": 2, "vpt_cap_lyapunov": 1, "long_lyapunov_times": 5, "long_steps": 50},
     "block": [
         {"name": "f", "models": ["rnn"], "datasets": ["lorenz:length=300,window=8"]},
         {"name": "r", "models": ["gru"], "datasets": ["copy:lag=[2,4],symbols=2,n_train=16,n_val=8,n_test=8"]},

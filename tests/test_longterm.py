@@ -151,7 +151,7 @@ def test_long_rollouts_are_batched_with_their_twins_and_counted_in_time(registry
             calls.append(x.shape[0])
             return super().forward(x)
 
-    cfg = EvalConfig(rollout_starts=4, vpt_cap_lyapunov=1, long_lyapunov_times=2, long_starts=3)
+    cfg = EvalConfig(rollout_starts=4, vpt_cap_lyapunov=1, long_lyapunov_times=2, long_starts=3, long_steps=10)
     ctx = E.EvalContext(Spy(), task, cfg, "cpu")
     lr = ctx.long_rollouts
     steps = E.long_steps(task, cfg)

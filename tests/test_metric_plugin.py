@@ -40,7 +40,7 @@ SUITE = {
     "name": "metric-plugin", "seeds": 2,
     "train": {"steps": 4, "batch_size": 8, "eval_every": 2, "param_budget": 400},
     "eval": {"rollout_steps": 10, "rollout_starts": 2, "timing_repeats": 1, "vpt_cap_lyapunov": 1,
-             "long_lyapunov_times": 5},
+             "long_lyapunov_times": 5, "long_steps": 50},
     "block": [{"name": "f", "models": ["fnn"], "datasets": ["lorenz:length=300,window=8"]}],
 }
 

@@ -24,7 +24,7 @@ SUITE = {
     "name": "report-fixture", "seeds": 1,
     "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "param_budget": 600},
     "eval": {"rollout_steps": 20, "rollout_starts": 2, "timing_repeats": 2, "gradient_sensitivity": True,
-             "vpt_cap_lyapunov": 1, "long_lyapunov_times": 5},
+             "vpt_cap_lyapunov": 1, "long_lyapunov_times": 5, "long_steps": 50},
     "block": [
         {"name": "f", "models": ["rnn", "lstm"], "datasets": ["lorenz:length=300,window=8"]},
         {"name": "r", "models": ["rnn", "lstm"], "datasets": ["copy:lag=[2,4],symbols=2,n_train=16,n_val=8,n_test=8"]},

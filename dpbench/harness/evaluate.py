@@ -157,10 +157,12 @@ def rollout(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str) -> R
 
 
 def long_steps(task: TaskData, cfg: EvalConfig) -> int:
-    """Length of the long rollouts: ``long_lyapunov_times / (λ dt)`` or ``long_steps``."""
+    """Length of the long rollouts: ``long_lyapunov_times / (λ dt)`` steps but at least
+    ``long_steps`` (maps reach 100 Lyapunov times in a few hundred steps, too few for a
+    spectrum), or ``long_steps`` when λ is unknown."""
     lyap, dt = task.lyapunov_exponent, task.dt
     if lyap and dt:
-        return int(math.ceil(cfg.long_lyapunov_times / (lyap * dt)))
+        return max(int(math.ceil(cfg.long_lyapunov_times / (lyap * dt))), int(cfg.long_steps))
     return int(cfg.long_steps)
 
 

@@ -49,8 +49,9 @@ class EvalConfig:
     (else from evenly spaced, possibly overlapping, starts in the test split) and last
     ``max(rollout_steps, vpt_cap_lyapunov / (λ dt))`` steps when λ is known: the VPT cap.
     ``vpt_thresholds`` (comma-separated) adds VPT at other ε. Long-term statistics use
-    ``long_starts`` rollouts of ``long_lyapunov_times / (λ dt)`` steps (``long_steps``
-    when λ is unknown; 0 switches them off) against a reference trajectory as long.
+    ``long_starts`` rollouts of ``long_lyapunov_times / (λ dt)`` steps, at least
+    ``long_steps`` (``long_steps`` when λ is unknown; ``long_lyapunov_times = 0`` switches
+    them off) against a reference trajectory as long.
     """
 
     rollout_steps: int = 200
@@ -65,7 +66,7 @@ class EvalConfig:
     test_trajectories: int = 4
     bootstrap_resamples: int = 1000
     long_lyapunov_times: float = 100.0
-    long_steps: int = 2000
+    long_steps: int = 1000
     long_starts: int = 4
 
 

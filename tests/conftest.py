@@ -13,6 +13,27 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+def skip_unless_extra(extra: str) -> None:
+    """Skip the calling test, naming the install command, when an optional extra of dpbench
+    (``real``, ``ray``, ...) is not fully installed. The README's test command installs only
+    ``[test]``: every test that needs more must call this (or ``pytest.importorskip``)."""
+    from dpbench.extras import install_hint, missing_packages
+
+    missing = missing_packages(extra)
+    if missing:
+        pytest.skip(f"needs {install_hint(extra)} (missing: {', '.join(missing)})")
+
+
+def skip_unless_installed(dist: str) -> None:
+    """Skip unless the distribution ``dist`` (e.g. a first-party plugin package) is installed."""
+    from importlib import metadata
+
+    try:
+        metadata.distribution(dist)
+    except metadata.PackageNotFoundError:
+        pytest.skip(f"needs pip install -e plugins/{dist}")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
     """Generated data goes to a per-session cache, never the user's."""

@@ -228,8 +228,13 @@ def train_copy(model: torch.nn.Module, task, seed: int, steps: int = 300, every:
 def test_attention_beats_fixed_vector_on_copy(registry):
     """Seed §3.1: seq2seq must squeeze 10 symbols into h_T and stays near the memoryless
     baseline (10 ln 8 / 30 = 0.69); attention retrieves them. Same budget (±10 %), same
-    seed, batches and optimiser. Measured (seeds 0-3, 1 thread): bahdanau 0.41-0.51,
-    seq2seq 0.72-0.73."""
+    seed, batches and optimiser, 600 steps each.
+
+    Margin (docs/testing.md), test loss / memoryless baseline, seeds 0 and 1, measured under
+    the AVX-512 kernels and with them capped at AVX2: bahdanau 0.45, 0.49 / 0.49, 0.04;
+    seq2seq 1.03, 1.03. The threshold 0.85 sits ≥ 0.36 above every attention value and far
+    below seq2seq. At 300 steps attention was 0.63-0.74 and moved by up to 0.1 with the
+    instruction set: too close to the threshold to hold on every CPU."""
     from dpbench.data import prepare
 
     task = prepare(registry.dataset("copy"), COPY, seed=0, use_cache=False)
@@ -252,8 +257,8 @@ def test_attention_beats_fixed_vector_on_copy(registry):
     # One thread also makes the trained numbers independent of the machine's core count.
     torch.set_num_threads(1)
     try:
-        loss_attention = train_copy(attention, task, seed=0)
-        loss_fixed = train_copy(fixed, task, seed=0)
+        loss_attention = train_copy(attention, task, seed=0, steps=600)
+        loss_fixed = train_copy(fixed, task, seed=0, steps=600)
     finally:
         torch.set_num_threads(threads)
     assert loss_attention < 0.85 * task.baseline, (loss_attention, task.baseline)

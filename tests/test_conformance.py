@@ -13,6 +13,8 @@ from dpbench.plugins import load_registry, set_registry
 from dpbench.specs import DatasetSpec, ModelSpec
 from dpbench.testing import check_dataset_spec, check_model_spec, default_tasks, small_params
 
+from conftest import skip_unless_extra
+
 REGISTRY = load_registry(disable_third_party=True)
 
 
@@ -30,14 +32,8 @@ def test_builtin_model_conforms(name, tasks):
 def test_builtin_dataset_conforms(name):
     spec = REGISTRY.dataset(name)
     if spec.extra:
-        try:
-            check_dataset_spec(spec)
-        except AssertionError as exc:
-            if "ImportError" in str(exc) or "ModuleNotFoundError" in str(exc) or "FileNotFound" in str(exc):
-                pytest.skip(f"needs pip install dpbench[{spec.extra}]: {exc}")
-            raise
-    else:
-        check_dataset_spec(spec)
+        skip_unless_extra(spec.extra)
+    check_dataset_spec(spec)
 
 
 # --------------------------------------------------------------- broken plugins

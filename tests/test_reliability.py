@@ -110,6 +110,46 @@ timing_repeats = 1
 [[block]]
 models = ["rnn", "gru"]
 datasets = ["lorenz:length=400,window=8"]
+[[block]]
+name = "gated"
+models = ["gate"]
+datasets = ["lorenz:length=400,window=8"]
+"""
+
+# The process tests run dpbench through this driver, which adds a "gate" model: it trains
+# like a tiny linear model but, while the file named by $DPBENCH_TEST_GATE is missing, it
+# waits inside its first training step. A run whose gate is closed therefore cannot finish,
+# so a signal sent once the earlier trials are on disk always lands mid-run, however slow or
+# loaded the machine is (no timing assumption).
+DRIVER = """
+import os, sys, time
+import torch
+from torch import nn
+from dpbench import hookimpl
+from dpbench.cli import main
+from dpbench.plugins import load_registry, set_registry
+from dpbench.specs import ModelSpec
+
+class Gate(nn.Module):
+    def __init__(self, input_size, input_steps, output_size, output_steps, task, hidden=4):
+        super().__init__()
+        self.lin = nn.Linear(input_size, output_size * output_steps)
+        self.shape = (output_steps, output_size)
+
+    def forward(self, x):
+        while self.training and not os.path.exists(os.environ["DPBENCH_TEST_GATE"]):
+            time.sleep(0.02)
+        return self.lin(x[:, -1]).view(x.shape[0], *self.shape)
+
+class Plugin:
+    @hookimpl
+    def dpbench_register_models(self, register):
+        register(ModelSpec(name="gate", family="feedforward", description="waits for a file",
+                           citation="test", factory=Gate, width="hidden", defaults={"hidden": 4},
+                           tasks=("forecast",)))
+
+set_registry(load_registry(disable_third_party=True, extra_plugins=[("gateplug", Plugin())]))
+sys.exit(main(sys.argv[1:]))
 """
 
 
@@ -120,56 +160,67 @@ def _records(run_dir):
     )
 
 
-def _cli(*args):
-    return [sys.executable, "-m", "dpbench.cli", *args]
+@pytest.fixture
+def driver(tmp_path, monkeypatch):
+    """``(command list builder, gate file)``: the gate starts closed."""
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    gate = tmp_path / "gate-open"
+    monkeypatch.setenv("DPBENCH_TEST_GATE", str(gate))
+    return (lambda *args: [sys.executable, str(script), *args]), gate
 
 
-def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
+def _wait_for_records(proc, jsonl, count):
+    """Block until ``jsonl`` holds ``count`` records (the run itself reports its progress)."""
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if jsonl.exists() and len([ln for ln in jsonl.read_text().splitlines() if ln.endswith("}")]) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"run ended (rc={proc.poll()}) or stalled before {count} trials were written")
+
+
+def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path, driver):
+    cli, gate = driver
     suite = tmp_path / "s.toml"
     suite.write_text(SUITE_TOML)
-    full = subprocess.run(_cli("run", "--suite", str(suite), "--out", str(tmp_path / "full"), "--quiet"),
-                          capture_output=True, text=True)
-    assert full.returncode == 0, full.stderr
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_cli("run", "--suite", str(suite), "--out", str(killed), "--quiet"),
+    proc = subprocess.Popen(cli("run", "--suite", str(suite), "--out", str(killed), "--quiet"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    jsonl = killed / "trials.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.05)
+    _wait_for_records(proc, killed / "trials.jsonl", 2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = _records(killed)
-    assert 2 <= len(before) < 6, "the kill must land mid-run"
-    with open(jsonl, "a") as fh:  # a torn record, as a crash mid-write would leave
+    assert 2 <= len(before) <= 6, "the gate keeps its 3 trials from finishing"
+    with open(killed / "trials.jsonl", "a") as fh:  # a torn record, as a crash mid-write would leave
         fh.write('{"trial_id": "abc", "model": "rn')
-    resumed = subprocess.run(_cli("run", "--resume", str(killed), "--quiet"), capture_output=True, text=True)
+    gate.touch()
+    resumed = subprocess.run(cli("run", "--resume", str(killed), "--quiet"), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     after = _records(killed)
     assert set(before) <= set(after), "finished trials are kept unchanged"
+    full = subprocess.run(cli("run", "--suite", str(suite), "--out", str(tmp_path / "full"), "--quiet"),
+                          capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr
     assert after == _records(tmp_path / "full")
     doc = json.loads((killed / "results.json").read_text())
-    assert len(doc["trials"]) == 6
+    assert len(doc["trials"]) == 9
 
 
-def test_ctrl_c_saves_finished_trials_and_says_how_to_resume(tmp_path):
+def test_ctrl_c_saves_finished_trials_and_says_how_to_resume(tmp_path, driver):
+    cli, _ = driver
     suite = tmp_path / "s.toml"
-    suite.write_text(SUITE_TOML)
+    suite.write_text(SUITE_TOML.replace("seeds = 3", "seeds = 1"))
     run_dir = tmp_path / "int"
-    proc = subprocess.Popen(_cli("run", "--suite", str(suite), "--out", str(run_dir)),
+    proc = subprocess.Popen(cli("run", "--suite", str(suite), "--out", str(run_dir)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    jsonl = run_dir / "trials.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (jsonl.exists() and jsonl.read_text().strip()):
-        time.sleep(0.05)
+    _wait_for_records(proc, run_dir / "trials.jsonl", 2)  # rnn and gru done; the gate holds the rest
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
     assert f"dpbench run --resume {run_dir}" in err
-    assert len(read_trials(run_dir)) >= 1
-    assert json.loads((run_dir / "results.json").read_text())["trials"]
+    assert len(read_trials(run_dir)) == 2
+    assert len(json.loads((run_dir / "results.json").read_text())["trials"]) == 2
 
 
 def test_interrupt_between_fsync_and_memory_keeps_the_files_in_agreement(tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
+import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -20,6 +20,11 @@ from dpbench.data import dataset_defaults
 from dpbench.params import UsageError, coerce, format_params, parse_item, split_list, typed_params
 from dpbench.plugins import Registry
 from dpbench.results import TrialResult
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, as the tomli backport (a dependency there)
+    import tomli as tomllib
 
 DEVICES = ("cpu", "cuda", "all")
 

@@ -151,12 +151,15 @@ def test_long_rollouts_are_batched_with_their_twins_and_counted_in_time(registry
             calls.append(x.shape[0])
             return super().forward(x)
 
-    cfg = EvalConfig(rollout_starts=4, vpt_cap_lyapunov=1, long_lyapunov_times=2, long_starts=3, long_steps=10)
+    cfg = EvalConfig(rollout_starts=4, rollout_steps=60, vpt_cap_lyapunov=1, long_lyapunov_times=4,
+                     long_starts=3, long_steps=10)
     ctx = E.EvalContext(Spy(), task, cfg, "cpu")
-    lr = ctx.long_rollouts
-    steps = E.long_steps(task, cfg)
+    lr, short = ctx.long_rollouts, ctx.rollouts
+    steps, vpt = E.long_steps(task, cfg), E.vpt_steps(task, cfg)
+    assert steps == math.ceil(4 / (0.906 * 0.025)) > vpt == 60
     assert lr.pred.shape == (3, steps, 3) and lr.reference.shape == (steps, 3)
-    assert calls[-steps:] == [6] * steps          # 3 starts + 3 twins in one batch per step
+    assert short.pred.shape == (4, vpt, 3) and torch.equal(torch.as_tensor(lr.pred[:, :vpt]).float(), short.pred[:3])
+    assert calls == [8] * steps      # one pass: 4 starts + 4 twins per call, VPT rollouts are its start
     assert lr.time == pytest.approx((steps - int(E.TWIN_TRANSIENT * steps)) * task.dt)
     # persistence neither grows nor shrinks a perturbation: λ̂ = 0 up to float32 rounding
     assert np.abs(lr.log_growth / lr.time).max() < 0.01

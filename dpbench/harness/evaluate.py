@@ -172,16 +172,24 @@ def long_rollouts_available(task: TaskData, cfg: EvalConfig) -> bool:
             and len(task.target_index) == task.input_size)
 
 
-def long_rollouts(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str,
-                  windows: torch.Tensor) -> LongRollouts:
-    """``long_starts`` rollouts of :func:`long_steps` steps from the first test ``windows``
-    (batched, each with its Benettin twin), and a reference trajectory as long."""
-    steps = long_steps(task, cfg)
-    starts = windows[:cfg.long_starts]
-    pred, growth, counted = closed_loop(model, starts, steps, task.target_index, device, delta=TWIN_DELTA)
-    reference = task.fresh_series(REFERENCE_INDEX, steps)[..., task.target_index]
+def rollouts_with_long(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str
+                       ) -> tuple[Rollouts, LongRollouts]:
+    """One batched closed-loop pass from every start of :func:`rollout_segments`, each with
+    its Benettin twin, for ``max(VPT length, long length)`` steps: its first steps are the
+    VPT rollouts, the first :func:`long_steps` steps of the first ``long_starts`` starts
+    the long rollouts, compared with a reference trajectory as long (fresh index
+    :data:`REFERENCE_INDEX`). Needs :func:`long_rollouts_available`."""
+    segments, steps, independent = rollout_segments(task, cfg)
+    window, long = int(task.train.x.shape[1]), long_steps(task, cfg)
+    windows, future = segments[:, :window], segments[:, window:]
+    pred, growth, counted = closed_loop(model, windows, max(steps, long), task.target_index, device,
+                                        delta=TWIN_DELTA)
+    short = Rollouts(pred[:, :steps], future[..., task.target_index], independent, windows)
+    n = min(cfg.long_starts, len(windows))
+    reference = task.fresh_series(REFERENCE_INDEX, long)[..., task.target_index]
     dt = float(task.dt or 1.0)
-    return LongRollouts(pred.double().numpy(), reference.double().numpy(), growth, counted * dt, dt)
+    return short, LongRollouts(pred[:n, :long].double().numpy(), reference.double().numpy(),
+                               growth[:n], counted * dt, dt)
 
 
 class EvalContext:
@@ -212,12 +220,18 @@ class EvalContext:
         return predict(self.model, self.task.test.x, self.device, self.config.eval_batch_size)
 
     @cached_property
+    def _both(self) -> tuple[Rollouts, LongRollouts]:
+        return rollouts_with_long(self.model, self.task, self.config, self.device)
+
+    @cached_property
     def rollouts(self) -> Rollouts:
+        if self.provides("long_rollouts"):  # one pass gives both (the VPT rollouts are its start)
+            return self._both[0]
         return rollout(self.model, self.task, self.config, self.device)
 
     @cached_property
     def long_rollouts(self) -> LongRollouts:
-        return long_rollouts(self.model, self.task, self.config, self.device, self.rollouts.windows)
+        return self._both[1]
 
     def example(self) -> dict[str, torch.Tensor]:
         """The first rollout and its truth (and the first long rollout and the reference),

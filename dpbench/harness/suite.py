@@ -196,7 +196,7 @@ def _check_config(cfg, where: str) -> None:
             raise UsageError(f"{where}: lr must be > 0")
     if isinstance(cfg, EvalConfig):
         for key in ("rollout_steps", "rollout_starts", "timing_repeats", "eval_batch_size",
-                    "test_trajectories", "long_starts"):
+                    "test_trajectories", "long_starts", "bootstrap_resamples"):
             if getattr(cfg, key) < 1:
                 raise UsageError(f"{where}: {key} must be >= 1")
         try:

@@ -159,7 +159,7 @@ def test_long_rollouts_are_batched_with_their_twins_and_counted_in_time(registry
     assert steps == math.ceil(4 / (0.906 * 0.025)) > vpt == 60
     assert lr.pred.shape == (3, steps, 3) and lr.reference.shape == (steps, 3)
     assert short.pred.shape == (4, vpt, 3) and torch.equal(torch.as_tensor(lr.pred[:, :vpt]).float(), short.pred[:3])
-    assert calls == [8] * steps      # one pass: 4 starts + 4 twins per call, VPT rollouts are its start
+    assert calls == [7] * steps      # one pass: 4 starts + 3 twins (long_starts) per call; VPT rollouts are its start
     assert lr.time == pytest.approx((steps - int(E.TWIN_TRANSIENT * steps)) * task.dt)
     # persistence neither grows nor shrinks a perturbation: λ̂ = 0 up to float32 rounding
     assert np.abs(lr.log_growth / lr.time).max() < 0.01

@@ -62,21 +62,23 @@ TWIN_TRANSIENT = 0.1
 
 @torch.no_grad()
 def closed_loop(model: nn.Module, windows: torch.Tensor, steps: int, targets: list[int], device: str,
-                driver: torch.Tensor | None = None, delta: float = 0.0, seed: int = 0
-                ) -> tuple[torch.Tensor, np.ndarray | None, int]:
+                driver: torch.Tensor | None = None, delta: float = 0.0, seed: int = 0,
+                twins: int | None = None) -> tuple[torch.Tensor, np.ndarray | None, int]:
     """Feed the model's predictions back for ``steps`` steps from ``windows [S, T, D_in]``.
 
     The target columns of each new row are the model's outputs; the other (exogenous)
     columns come from ``driver [S, steps, D_in]`` (``None``: every column is a target). With
-    ``delta > 0`` a twin of every rollout starts ``delta`` away (random direction over the
-    window's target columns) and is renormalised to distance ``delta`` after every model
-    call (Benettin et al. 1980); the twins ride in the same batch.
+    ``delta > 0`` a twin of each of the first ``twins`` rollouts (default all) starts
+    ``delta`` away (random direction over the window's target columns) and is renormalised
+    to distance ``delta`` after every model call (Benettin et al. 1980); the twins ride in
+    the same batch.
 
-    Returns ``(pred [S, steps, D_out], log_growth [S] or None, counted_steps)``: the sums
+    Returns ``(pred [S, steps, D_out], log_growth [twins] or None, counted_steps)``: the sums
     of ``ln(d/delta)`` over the calls after the first ``TWIN_TRANSIENT`` of the steps
     (which align the perturbation) and the number of steps they cover.
     """
     n = windows.shape[0]
+    nt = n if twins is None else min(int(twins), n)
     w = windows.to(device).float()
     tgt = torch.tensor(targets, device=device)
     if delta:
@@ -84,8 +86,8 @@ def closed_loop(model: nn.Module, windows: torch.Tensor, steps: int, targets: li
         g = torch.Generator().manual_seed(seed)
         v[..., targets] = torch.randn(v[..., targets].shape, generator=g)
         v = v / v.flatten(1).norm(dim=1)[:, None, None]
-        w = torch.cat([w, w + delta * v.to(device)])
-    growth = torch.zeros(n, dtype=torch.float64, device=device)
+        w = torch.cat([w, w[:nt] + delta * v[:nt].to(device)])
+    growth = torch.zeros(nt, dtype=torch.float64, device=device)
     skip, counted = int(TWIN_TRANSIENT * steps), 0
     preds, made = [], 0
     while made < steps:
@@ -93,20 +95,20 @@ def closed_loop(model: nn.Module, windows: torch.Tensor, steps: int, targets: li
         k = min(out.shape[1], steps - made)
         if driver is not None:
             rows = driver[:, made:made + k].to(device).float().clone()
-            rows = torch.cat([rows, rows]) if delta else rows
+            rows = torch.cat([rows, rows[:nt]]) if delta else rows
         else:
             rows = w.new_zeros(w.shape[0], k, w.shape[2])
         rows[..., tgt] = out[:, :k]
         w = torch.cat([w[:, k:], rows], dim=1)
         preds.append(out[:n, :k].cpu())
         if delta:
-            diff = w[n:] - w[:n]
+            diff = w[n:] - w[:nt]
             d = diff.flatten(1).norm(dim=1)
             if made >= skip:
                 growth += torch.log(d.double() / delta)
                 counted += k
             scale = torch.where(d > 0, delta / d, torch.zeros_like(d))
-            w[n:] = w[:n] + diff * scale[:, None, None]
+            w[n:] = w[:nt] + diff * scale[:, None, None]
         made += k
     return torch.cat(preds, dim=1), (growth.cpu().numpy() if delta else None), counted
 
@@ -174,18 +176,18 @@ def long_rollouts_available(task: TaskData, cfg: EvalConfig) -> bool:
 
 def rollouts_with_long(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str
                        ) -> tuple[Rollouts, LongRollouts]:
-    """One batched closed-loop pass from every start of :func:`rollout_segments`, each with
-    its Benettin twin, for ``max(VPT length, long length)`` steps: its first steps are the
-    VPT rollouts, the first :func:`long_steps` steps of the first ``long_starts`` starts
-    the long rollouts, compared with a reference trajectory as long (fresh index
+    """One batched closed-loop pass from every start of :func:`rollout_segments` (the first
+    ``long_starts`` with a Benettin twin) for ``max(VPT length, long length)`` steps: its
+    first steps are the VPT rollouts, the first :func:`long_steps` steps of the first
+    ``long_starts`` starts the long rollouts, compared with a reference trajectory as long (fresh index
     :data:`REFERENCE_INDEX`). Needs :func:`long_rollouts_available`."""
     segments, steps, independent = rollout_segments(task, cfg)
     window, long = int(task.train.x.shape[1]), long_steps(task, cfg)
     windows, future = segments[:, :window], segments[:, window:]
-    pred, growth, counted = closed_loop(model, windows, max(steps, long), task.target_index, device,
-                                        delta=TWIN_DELTA)
-    short = Rollouts(pred[:, :steps], future[..., task.target_index], independent, windows)
     n = min(cfg.long_starts, len(windows))
+    pred, growth, counted = closed_loop(model, windows, max(steps, long), task.target_index, device,
+                                        delta=TWIN_DELTA, twins=n)
+    short = Rollouts(pred[:, :steps], future[..., task.target_index], independent, windows)
     reference = task.fresh_series(REFERENCE_INDEX, long)[..., task.target_index]
     dt = float(task.dt or 1.0)
     return short, LongRollouts(pred[:n, :long].double().numpy(), reference.double().numpy(),

@@ -1,7 +1,7 @@
 """Cost of the long-term statistics: a ~5000-parameter model on ``lorenz`` (window 32),
-one closed-loop pass of 100 Lyapunov times (4416 steps) from the 8 VPT starts, each with
-its Benettin twin in the same batch (batch 16; the first 663 steps are the VPT rollouts),
-then every long-term metric on 4 of the starts. Target: ≤ 5 s on 2 cores.
+one closed-loop pass of 100 Lyapunov times (4416 steps) from the 8 VPT starts, the 4 long
+starts with a Benettin twin in the same batch (batch 12; the first 663 steps are the VPT
+rollouts), then every long-term metric on those 4 starts. Target: ≤ 5 s on 2 cores.
 
 ``pytest tests/benchmarks/test_longterm_bench.py --benchmark-only`` (or run this file as a
 script: ``python tests/benchmarks/test_longterm_bench.py [model ...]``, which prints the

@@ -3,6 +3,10 @@
 
 User errors (:class:`dpbench.params.UsageError`, unknown names) print one line to stderr
 and exit with code 2, without a traceback.
+
+Start-up is kept short: building the parser imports every command module, so those
+import torch, scipy, numpy, pluggy and tabulate inside their handlers, never at module level
+(``tests/test_startup.py`` checks ``--help``, ``--version`` and ``list``).
 """
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ import sys
 
 from dpbench import __version__
 from dpbench.params import UsageError
-from dpbench.plugins import PluginError, UnknownName
 
 EXIT_USAGE = 2
 
@@ -23,6 +26,10 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
+
+    def format_help(self) -> str:
+        """Help without the reStructuredText markup of the docstrings it shows."""
+        return super().format_help().replace("``", "")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +55,14 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the user's mistake (one line, exit 2) rather than a bug."""
+    if isinstance(exc, UsageError):
+        return True
+    plugins = sys.modules.get("dpbench.plugins")  # not imported: it cannot have raised
+    return plugins is not None and isinstance(exc, (plugins.UnknownName, plugins.PluginError))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dpbench`` console script; returns the exit code."""
     try:
@@ -61,12 +76,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 0
         return int(args.func(args) or 0)
-    except (UsageError, UnknownName, PluginError) as exc:
-        print(f"dpbench: error: {one_line(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("dpbench: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not user_error(exc):
+            raise
+        print(f"dpbench: error: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

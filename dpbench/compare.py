@@ -35,18 +35,27 @@ import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
-
-from scipy.stats import mannwhitneyu
+from typing import TYPE_CHECKING, Any
 
 from dpbench.params import UsageError, format_params
-from dpbench.plugins import Registry, get_registry
 from dpbench.results import trials_of
+
+if TYPE_CHECKING:
+    from dpbench.plugins import Registry
+
+
+def _registry(registry: "Registry | None") -> "Registry":
+    """``registry`` or the process-wide one (imported here: ``--help`` stays light)."""
+    if registry is not None:
+        return registry
+    from dpbench.plugins import get_registry
+
+    return get_registry()
 
 
 def throughput_metrics(registry: Registry | None = None) -> tuple[str, ...]:
     """Metrics gated by the throughput rule."""
-    return tuple(s.name for s in (registry or get_registry()).metrics_where(gate="throughput"))
+    return tuple(s.name for s in _registry(registry).metrics_where(gate="throughput"))
 
 
 def gated_accuracy(registry: Registry, key: str) -> tuple[bool, float] | None:
@@ -109,7 +118,7 @@ def _cells(doc: dict[str, Any], scale: float | None, relative_to: str | None = N
            registry: Registry | None = None) -> dict[Key, dict[str, Any]]:
     """Per cell: pooled throughput samples (divided by calibration ``scale``, or by the median of
     ``relative_to`` on the same dataset and device) and per-seed accuracy values."""
-    registry = registry or get_registry()
+    registry = _registry(registry)
     throughput = throughput_metrics(registry)
     cells: dict[Key, dict[str, Any]] = defaultdict(lambda: {"samples": [], "seeds": {}})
     for t in trials_of(doc):
@@ -142,6 +151,8 @@ def _labels(key: Key) -> tuple[str, str, str, str]:
 
 
 def _throughput_row(key: Key, b: list[float], c: list[float], threshold: float, alpha: float) -> Row:
+    from scipy.stats import mannwhitneyu  # here, not at import: the CLI's parser needs this module
+
     mb, mc = statistics.median(b), statistics.median(c)
     ratio = mc / mb
     status, p, note = "ok", None, ""
@@ -189,7 +200,7 @@ def compare_docs(baseline: dict[str, Any], current: dict[str, Any], threshold: f
         raise UsageError("use either --normalize or --relative-to, not both")
     if relative_to and not any(t.get("model") == relative_to for d in (baseline, current) for t in d["trials"]):
         raise UsageError(f"--relative-to {relative_to}: no such model in {names[0]} or {names[1]}")
-    registry = registry or get_registry()
+    registry = _registry(registry)
     throughput = throughput_metrics(registry)
     cb, cc = _cells(baseline, sb, relative_to, registry), _cells(current, sc, relative_to, registry)
     rows: list[Row] = []

@@ -29,13 +29,15 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
-import torch
 
 from dpbench.params import UsageError, format_params
 from dpbench.specs import DatasetSpec, resolve
+
+if TYPE_CHECKING:  # torch is imported by the functions that build tensors: listing stays light
+    import torch
 
 #: Options the core handles for every forecast dataset, with their defaults and docs.
 FORECAST_OPTIONS: dict[str, Any] = {
@@ -247,6 +249,8 @@ def make_windows(series: torch.Tensor, window: int, horizon: int, targets: list[
     n = series.shape[0] - window - horizon + 1
     if n <= 0:
         return Split(series.new_zeros(0, window, series.shape[1]), series.new_zeros(0, horizon, len(targets)))
+    import torch
+
     idx = torch.arange(n)[:, None]
     x = series[idx + torch.arange(window)[None, :]]
     y = series[idx + window + torch.arange(horizon)[None, :]][..., targets]
@@ -297,6 +301,8 @@ class FreshSeries:
     use_cache: bool = True
 
     def __call__(self, index: int, length: int) -> torch.Tensor:
+        import torch
+
         seed = fresh_seed(self.seed, index)
         raw = generate_raw(self.spec, {**self.params, "length": int(length)}, seed, use_cache=self.use_cache)
         values, _, _ = _observed(self.spec, self.params, raw, seed)
@@ -306,6 +312,8 @@ class FreshSeries:
 def prepare_forecast(spec: DatasetSpec, params: dict[str, Any], traj: Trajectory, seed: int,
                      use_cache: bool = True) -> TaskData:
     """Steps 1–5 of the module docstring."""
+    import torch
+
     values, keep, targets = _observed(spec, params, traj, seed)
     columns = [traj.columns[i] for i in keep]
     window, horizon = int(params["window"]), int(params["horizon"])

@@ -184,7 +184,12 @@ def load_results(path_like: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read results {str(path_like)!r}: {exc.__class__.__name__}") from None
+        if not Path(path_like).exists():
+            raise UsageError(f"cannot read results {str(path_like)!r}: no such run directory or file") from None
+        if not path.exists():
+            raise UsageError(f"cannot read results {str(path_like)!r}: no results.json there (not a run directory)") from None
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise UsageError(f"cannot read results {str(path_like)!r}: {reason}") from None
     try:
         doc = json.loads(text)
     except (json.JSONDecodeError, RecursionError):

@@ -104,6 +104,8 @@ class ModelSpec:
         uses_metadata: when true the factory also receives ``metadata=`` the dataset's
             metadata dict (``dt``, ``train_mean``, ``train_std``, ``columns``, system
             parameters, ...), e.g. for hybrid models that need physical units.
+        extra: the ``pip install dpbench[extra]`` the model needs, if any (shown by
+            ``dpbench list``).
         plugin: name of the plugin that registered the spec (set by the registry).
     """
 
@@ -118,6 +120,7 @@ class ModelSpec:
     diagnostics: tuple[str, ...] = ()
     metrics: Callable[..., Any] | str | None = None
     uses_metadata: bool = False
+    extra: str | None = None
     plugin: str = ""
 
     def build(

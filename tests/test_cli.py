@@ -92,4 +92,30 @@ def test_smoke_suite_runs_every_model_and_writes_results(tmp_path):
     assert ("lstm", True) in kinds and ("lstm", False) in kinds  # both task kinds
     header = (tmp_path / "smoke" / "results.csv").read_text().splitlines()[0]
     assert header == "run_id,trial_id,model,model_params,dataset,dataset_params,seed,device,status,metric,value"
-    assert "forecast (mean ± std over seeds)" in out.stdout and "recall (mean ± std over seeds)" in out.stdout
+    assert "\nforecast: lorenz:" in out.stdout and "\nrecall: copy:" in out.stdout
+    assert max(len(line) for line in out.stdout.splitlines()) <= 120
+    run_dir = (tmp_path / "smoke").resolve()
+    assert f"next:    dpbench report {run_dir}" in out.stdout and f"results: {run_dir / 'results.csv'}" in out.stdout
+
+
+def test_list_shows_the_extra_a_dataset_needs(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    sunspots = next(ln for ln in out.splitlines() if ln.startswith("sunspots "))
+    assert "dpbench[real]" in sunspots and "pip install 'dpbench[real]'" in out
+    lorenz = next(ln for ln in out.splitlines() if ln.startswith("lorenz "))
+    assert "dpbench[" not in lorenz
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "1001"])
+def test_every_out_of_range_seed_count_gets_the_same_message(value, capsys):
+    assert main(["run", "--suite", "smoke", "--seeds", value]) == 2
+    assert capsys.readouterr().err.strip() == f"dpbench: error: --seeds={value} must be between 1 and 1000"
+
+
+def test_help_shows_no_rst_markup(capsys):
+    for args in (["run", "--help"], ["report", "--help"], ["compare", "--help"], ["check-plugin", "--help"]):
+        with pytest.raises(SystemExit):
+            main(args)
+        out = capsys.readouterr().out
+        assert "usage:" in out and "``" not in out

@@ -15,7 +15,7 @@ from dpbench.datasets._common import rk4_step
 from dpbench.datasets.flows import lorenz_rhs
 from dpbench.harness import evaluate as E
 from dpbench.harness.suite import EvalConfig
-from dpbench.metrics import longterm as L
+from dpbench.metrics import _longterm as L
 from dpbench.testing import TrueSystemModel
 
 DT, SUBSTEPS = 0.025, 5

@@ -159,6 +159,8 @@ def test_bad_run_dir_is_a_usage_error(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dpbench: error: cannot read results") and err.count("\n") == 1
+    assert "no such run directory or file" in err and "Error" not in err  # plain words
+    assert not (tmp_path / "nope").exists()  # nothing created for a bad argument
 
 
 def test_gradient_curve_is_plotted_against_offsets(run_dir):

@@ -14,7 +14,7 @@ from dpbench.data import fresh_seed, generate_raw, prepare
 from dpbench.harness import evaluate as E
 from dpbench.harness.suite import EvalConfig, parse_suite
 from dpbench.metrics import crossings
-from dpbench.metrics.vpt import median_ci, thresholds, vpt
+from dpbench.metrics._vpt import median_ci, thresholds, vpt
 from dpbench.params import UsageError
 
 LORENZ = {"length": 400, "window": 8}

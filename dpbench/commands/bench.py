@@ -10,8 +10,6 @@ import os
 import sys
 from dataclasses import asdict
 
-from tabulate import tabulate
-
 from dpbench.params import UsageError
 
 GOALS = {"train_speedup_vs_reference": 5.0, "train_speedup_vs_compiled": 1.5,
@@ -54,6 +52,7 @@ def _fmt(v, spec=".2f"):
 
 def bench_dnc(args: argparse.Namespace) -> int:
     import torch
+    from tabulate import tabulate
 
     from dpbench.ops import _loader
     from dpbench.ops.dnc_bench import (GRAPH, IMPLS, Config, bandwidth_floor,

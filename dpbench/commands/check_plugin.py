@@ -14,9 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from typing import TYPE_CHECKING
+
 from dpbench.params import UsageError, parse_item, typed_params
-from dpbench.plugins import Registry, get_registry
 from dpbench.specs import DatasetSpec, ModelSpec
+
+if TYPE_CHECKING:
+    from dpbench.plugins import Registry
 
 
 def _targets(reg: Registry, text: str) -> list[tuple[ModelSpec | DatasetSpec, dict | None]]:
@@ -50,6 +54,7 @@ def _single_values(spec: ModelSpec | DatasetSpec, params: dict) -> dict:
 
 
 def check_plugin(args: argparse.Namespace) -> int:
+    from dpbench.plugins import get_registry
     from dpbench.testing import check_dataset_spec, check_model_spec
 
     reg = get_registry()

@@ -15,10 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from tabulate import tabulate
-
-from dpbench.compare import DEFAULT_ACC_TOLERANCE, DEFAULT_ALPHA, DEFAULT_THRESHOLD, Row, compare_docs
-from dpbench.results import load_results
+from dpbench.compare import DEFAULT_ACC_TOLERANCE, DEFAULT_ALPHA, DEFAULT_THRESHOLD, Row
 
 MARKS = {"regression": "❌ regression", "improved": "✅ improved", "ok": "ok", "untested": "untested"}
 
@@ -51,6 +48,11 @@ def _fraction(value: str) -> float:
 
 
 def compare(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from dpbench.compare import compare_docs  # scipy.stats, imported here only
+    from dpbench.results import load_results
+
     base, cur = load_results(args.baseline), load_results(args.current)
     rows = compare_docs(base, cur, args.threshold, args.alpha, args.acc_tolerance, args.normalize,
                         (args.baseline, args.current), args.relative_to)

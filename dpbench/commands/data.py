@@ -15,19 +15,22 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from dpbench.data import (RecallSplits, SPLITS, Trajectory, dataset_defaults, dataset_param_docs,
-                          generate_raw, split_bounds)
 from dpbench.params import UsageError, parse_item, typed_params
-from dpbench.plugins import get_registry
-from dpbench.specs import DatasetSpec
+
+if TYPE_CHECKING:  # numpy and the registry are imported by the handlers (fast --help)
+    import numpy as np
+
+    from dpbench.data import RecallSplits, Trajectory
+    from dpbench.specs import DatasetSpec
 
 
 def resolve_item(text: str, seed: int) -> tuple[DatasetSpec, dict[str, Any], int]:
     """``NAME[:params]`` → (spec, full typed params, data seed); sweeps are refused."""
+    from dpbench.data import dataset_defaults
+    from dpbench.plugins import get_registry
+
     name, raw = parse_item(text)
     spec = get_registry().dataset(name)
     defaults = dataset_defaults(spec)
@@ -40,13 +43,16 @@ def resolve_item(text: str, seed: int) -> tuple[DatasetSpec, dict[str, Any], int
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, np.ndarray):
+    if type(value).__name__ == "ndarray":
         return f"array{list(value.shape)}"
     return json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
 
 
 def describe(args: argparse.Namespace) -> int:
     from tabulate import tabulate
+
+    from dpbench.data import dataset_defaults, dataset_param_docs
+    from dpbench.plugins import get_registry
 
     spec = get_registry().dataset(args.name)
     print(f"{spec.name} ({spec.kind}, plugin {spec.plugin}): {spec.description}")
@@ -64,6 +70,8 @@ def describe(args: argparse.Namespace) -> int:
 
 def _series_columns(traj: Trajectory) -> tuple[list[str], list[np.ndarray]]:
     """Per-sample metadata arrays ``[L]`` exported next to the series."""
+    import numpy as np
+
     length = len(traj.values)
     names, arrays = [], []
     for key, value in traj.metadata.items():
@@ -74,6 +82,8 @@ def _series_columns(traj: Trajectory) -> tuple[list[str], list[np.ndarray]]:
 
 
 def export_forecast(traj: Trajectory, split: str, writer) -> int:
+    from dpbench.data import SPLITS, split_bounds
+
     extra_names, extra = _series_columns(traj)
     writer.writerow(["split", "t", *traj.columns, *extra_names])
     rows = 0
@@ -88,6 +98,10 @@ def export_forecast(traj: Trajectory, split: str, writer) -> int:
 
 
 def export_recall(raw: RecallSplits, split: str, writer) -> int:
+    import numpy as np
+
+    from dpbench.data import SPLITS
+
     first = raw.train
     in_dim, steps = first.x.shape[-1], first.x.shape[1]
     out_steps = first.y.shape[1]
@@ -112,6 +126,8 @@ def export_recall(raw: RecallSplits, split: str, writer) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
+    from dpbench.data import Trajectory, generate_raw
+
     spec, params, seed = resolve_item(args.item, args.seed)
     raw = generate_raw(spec, params, seed)
     with open(args.out, "w", newline="") as handle:
@@ -125,6 +141,7 @@ def export(args: argparse.Namespace) -> int:
 
 
 def plot(args: argparse.Namespace) -> int:
+    from dpbench.data import generate_raw
     from dpbench.datasets._plot import plot_raw
 
     spec, params, seed = resolve_item(args.item, args.seed)

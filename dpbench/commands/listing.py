@@ -5,22 +5,25 @@ import argparse
 import json
 from dataclasses import asdict
 
-from tabulate import tabulate
-
-from dpbench.data import dataset_defaults, dataset_param_docs
-from dpbench.plugins import get_registry
-
 
 def _jsonable(value):
     return value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else str(value)
 
 
+def _needs(extra: str | None) -> str:
+    """The extra a spec needs, as ``pip install`` spells it (empty when none)."""
+    return f"dpbench[{extra}]" if extra else ""
+
+
 def listing(args: argparse.Namespace) -> int:
+    from dpbench.data import dataset_defaults, dataset_param_docs
+    from dpbench.plugins import get_registry
+
     reg = get_registry()
     models = [
         {"name": s.name, "family": s.family, "plugin": s.plugin, "description": s.description,
          "citation": s.citation, "defaults": dict(s.defaults), "width": s.width,
-         "tasks": list(s.tasks), "diagnostics": list(s.diagnostics)}
+         "tasks": list(s.tasks), "diagnostics": list(s.diagnostics), "extra": s.extra}
         for s in reg.models.values()
     ]
     datasets = [
@@ -38,11 +41,15 @@ def listing(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"models": models, "datasets": datasets, "metrics": metrics}, indent=2, default=str))
         return 0
-    print(tabulate([[m["name"], m["family"], m["plugin"], m["description"]] for m in models],
-                   headers=["model", "family", "plugin", "description"]))
+    from tabulate import tabulate
+
+    print(tabulate([[m["name"], m["family"], m["plugin"], _needs(m["extra"]), m["description"]] for m in models],
+                   headers=["model", "family", "plugin", "needs", "description"]))
     print()
-    print(tabulate([[d["name"], d["kind"], d["plugin"], d["description"]] for d in datasets],
-                   headers=["dataset", "kind", "plugin", "description"]))
+    print(tabulate([[d["name"], d["kind"], d["plugin"], _needs(d["extra"]), d["description"]] for d in datasets],
+                   headers=["dataset", "kind", "plugin", "needs", "description"]))
+    if any(x["extra"] for x in models + datasets):
+        print("\nneeds: install the extra first, e.g. pip install 'dpbench[real]'")
     print()
     direction = {True: "higher", False: "lower", None: "-"}
     print(tabulate([[m["name"], ",".join(m["tasks"]), direction[m["higher_is_better"]], m["gate"], m["plugin"],
@@ -52,6 +59,10 @@ def listing(args: argparse.Namespace) -> int:
 
 
 def plugins(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from dpbench.plugins import get_registry
+
     reg = get_registry()
     rows = [asdict(p) for p in reg.plugins]
     if args.json:

@@ -9,33 +9,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tabulate import tabulate
-
-from dpbench.harness.executors import EXECUTORS, make_executor
-from dpbench.harness.runner import load_run_config, run_suite
-from dpbench.harness.suite import load_suite, override, suite_from_dict
-from dpbench.report.summary import failures, summary_rows
 from dpbench.params import UsageError
-from dpbench.plugins import get_registry
+
+#: kept in step with :data:`dpbench.harness.executors.EXECUTORS` (a test checks it); named
+#: here so that ``dpbench run --help`` imports no torch
+EXECUTOR_NAMES = ("local", "process", "ray")
 
 
 def print_summary(trials, derived, stream=None) -> None:
-    """The run's terminal summary: per-kind tables, long-dependency table, failures."""
+    """The run's terminal summary (:mod:`dpbench.report.terminal`)."""
+    from dpbench.report.terminal import summary_text
+
+    print("\n" + summary_text(trials, derived), end="", file=stream or sys.stdout)
+
+
+def print_next_steps(run_dir, stream=None) -> None:
+    """Where the results are (absolute paths) and the command that reports them."""
+    run_dir = run_dir.resolve()
     stream = stream or sys.stdout
-    for kind, (headers, rows) in summary_rows(trials).items():
-        print(f"\n{kind} (mean ± std over seeds)", file=stream)
-        print(tabulate(rows, headers=headers), file=stream)
-    if derived:
-        print("\nlong-dependency recall", file=stream)
-        print(tabulate([[d["dataset"], d.get("block", ""), d["model"] + (f":{d['model_params']}" if d["model_params"] else ""),
-                         d["device"], d["metric"], d["value"],
-                         ",".join(f"{x:g}" for x in d["lags"])] for d in derived],
-                       headers=["dataset", "block", "model", "device", "metric", "value", "lags"]), file=stream)
-    failed = failures(trials)
-    if failed:
-        print(f"\n{len(failed)} trial(s) did not finish ok:", file=stream)
-        for t in failed:
-            print(f"  {t.status}: {t.model} on {t.dataset} seed {t.seed} {t.device}: {t.error}", file=stream)
+    print(f"\nresults: {run_dir / 'results.csv'}\n         {run_dir / 'results.json'}", file=stream)
+    print(f"next:    dpbench report {run_dir}", file=stream)
 
 
 def _positive(value: str) -> float:
@@ -46,6 +39,14 @@ def _positive(value: str) -> float:
     if not v > 0:
         raise argparse.ArgumentTypeError(f"{value!r} must be > 0")
     return v
+
+
+def _integer(value: str) -> int:
+    """An integer; its range is checked where it is used (one message for every bad value)."""
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
 
 
 def _count(value: str) -> int:
@@ -59,6 +60,12 @@ def _count(value: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dpbench.harness.executors import make_executor
+    from dpbench.harness.runner import load_run_config, run_suite
+    from dpbench.harness.suite import load_suite, override, suite_from_dict
+    from dpbench.report.summary import failures
+    from dpbench.plugins import get_registry
+
     if args.threads:
         import torch
 
@@ -90,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir, writer, _ = run_suite(suite, registry, out=args.out, force=args.force, resume=args.resume,
                                    timeout=timeout, quiet=args.quiet, options=options, executor=executor)
     print_summary(writer.trials, writer.derived)  # derived already computed by the runner
-    print(f"\nresults: {run_dir / 'results.csv'}  {run_dir / 'results.json'}")
+    print_next_steps(run_dir)
     if failures(writer.trials) and not (args.allow_failures or options.get("allow_failures")):
         return 1
     return 0
@@ -102,7 +109,7 @@ def add_parser(sub) -> None:
     p.add_argument("--suite", help="built-in suite name (smoke, default, paper) or a .toml file; default: default")
     p.add_argument("--models", help="comma-separated models with parameters, e.g. lstm,gru:hidden=32")
     p.add_argument("--datasets", help="comma-separated datasets, e.g. lorenz:noise=0.05,copy:lag=[10,50]")
-    p.add_argument("--seeds", type=_count, help="number of seeds (0..N-1)")
+    p.add_argument("--seeds", type=_integer, help="number of seeds (0..N-1), 1 to 1000")
     p.add_argument("--device", choices=["cpu", "cuda", "all"], help="device(s) to run on")
     p.add_argument("--steps", type=_count, help="override the training steps of every block")
     p.add_argument("--out", help="run directory (default results/runs/<timestamp>)")
@@ -112,7 +119,7 @@ def add_parser(sub) -> None:
     p.add_argument("--allow-failures", action="store_true", help="exit 0 even when trials failed")
     p.add_argument("--save-attention", "--save-diagnostics", type=_count, default=0, metavar="K",
                    help="save diagnostics (attention maps, memory weightings) of the first K test samples")
-    p.add_argument("--executor", default="local", help=f"where trials run: {', '.join(sorted(EXECUTORS))} (default local)")
+    p.add_argument("--executor", default="local", help=f"where trials run: {', '.join(EXECUTOR_NAMES)} (default local)")
     p.add_argument("--jobs", type=_count, default=1, help="worker processes for CPU trials (default 1)")
     p.add_argument("--ray-address", help="address of a running Ray cluster (with --executor ray)")
     p.add_argument("--threads", type=_count, default=0,

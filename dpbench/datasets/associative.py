@@ -22,7 +22,6 @@ import math
 from typing import Any
 
 import numpy as np
-import torch
 
 from dpbench.data import RecallSplits, Split
 from dpbench.datasets._common import SPLIT_DOCS, SPLIT_SIZES, need, positive_ints, split_rngs
@@ -38,6 +37,8 @@ def window_length(max_items: int, vectors: int) -> int:
 def recall_split(n: int, counts: np.ndarray, steps: int, bits: int, vectors: int,
                  rng: np.random.Generator) -> Split:
     """``n`` sequences with ``counts[i]`` items: x ``[n, steps, bits+2]``, y ``[n, vectors]``."""
+    import torch
+
     x = np.zeros((n, steps, bits + 2), dtype=np.float32)
     y = np.zeros((n, vectors), dtype=np.int64)
     weights = 1 << np.arange(bits)

@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from dpbench.data import Trajectory, split_bounds
 from dpbench.datasets._common import COMMON_DOCS, need, positive_ints, system_metadata
@@ -63,6 +62,8 @@ def integrate(rhs: Rhs, x0: np.ndarray, dt: float, length: int, transient: float
               t0: float = 0.0) -> np.ndarray:
     """Integrate ``rhs`` from ``x0``: drop ``transient`` time units, return ``[length, D]``
     sampled at ``t0 + k dt`` (``t0`` matters for non-autonomous right-hand sides)."""
+    from scipy.integrate import solve_ivp
+
     if transient > 0:
         x0 = solve_ivp(rhs, (t0 - transient, t0), x0, method="DOP853", rtol=RTOL, atol=ATOL).y[:, -1]
     t_eval = t0 + np.arange(length) * dt

@@ -28,7 +28,6 @@ import math
 from typing import Any
 
 import numpy as np
-import torch
 
 from dpbench.data import RecallSplits, Split
 from dpbench.datasets._common import SPLIT_DOCS, SPLIT_SIZES, positive_ints, split_rngs
@@ -40,6 +39,8 @@ __all__ = ["split_rngs", "copy_split", "adding_split", "delayed_recall_split"]
 
 def copy_split(n: int, lag: int, symbols: int, alphabet: int, rng: np.random.Generator) -> Split:
     """``n`` copy-task windows: x ``[n, T, alphabet+2]`` one-hot, y ``[n, T]`` classes."""
+    import torch
+
     steps = lag + 2 * symbols
     seq = rng.integers(1, alphabet + 1, size=(n, symbols))
     tokens = np.zeros((n, steps), dtype=np.int64)
@@ -71,6 +72,8 @@ def generate_copy(params: dict[str, Any], seed: int) -> RecallSplits:
 
 def adding_split(n: int, steps: int, rng: np.random.Generator) -> Split:
     """``n`` adding-problem sequences: x ``[n, T, 2]`` (value, marker), y ``[n, 1, 1]``."""
+    import torch
+
     values = rng.random((n, steps))
     half = steps // 2
     first = rng.integers(0, half, size=n)
@@ -105,6 +108,8 @@ def logistic_orbits(n: int, steps: int, rng: np.random.Generator, warmup: int = 
 
 def delayed_recall_split(n: int, lag: int, out_steps: int, rng: np.random.Generator) -> Split:
     """x ``[n, lag+out_steps, 1]`` orbit; y ``[n, out_steps, 1]`` = x at the first steps."""
+    import torch
+
     orbits = logistic_orbits(n, lag + out_steps, rng)
     x = torch.from_numpy(orbits).float().unsqueeze(-1)
     return Split(x=x, y=x[:, :out_steps].clone())

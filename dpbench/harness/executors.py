@@ -32,7 +32,7 @@ class Executor(Protocol):
     """Runs trials and yields their outcomes in completion order."""
 
     def run(self, trials: list[Trial], registry: Registry, timeout: float | None,
-            on_start: Callable[[Trial], None], on_step: Callable[[int, float], None]) -> Iterator[Outcome]:
+            on_start: Callable[[Trial], None], on_step: Callable[[int, float, float], None]) -> Iterator[Outcome]:
         ...
 
 

@@ -3,56 +3,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 import torch
 
 from dpbench.calibration import calibrate
 from dpbench.environment import environment
-from dpbench.harness.suite import Suite, Trial, expand_trials
-from dpbench.harness.executors import Executor, LocalExecutor
+from dpbench.harness.progress import Progress
+from dpbench.harness.suite import Suite, Trial, expand_trials, identical_groups
 from dpbench.metrics import derived_metrics
+from dpbench.harness.executors import Executor, LocalExecutor
 from dpbench.params import UsageError
 from dpbench.plugins import Registry
 from dpbench.results import RunWriter, TrialResult
 
 DEFAULT_OUT = Path("results") / "runs"
-
-
-class Progress:
-    """Live progress: one rewritten line on a terminal, plain lines otherwise."""
-
-    def __init__(self, total: int, stream: TextIO | None = None, quiet: bool = False,
-                 headline: tuple[str, ...] = ()):
-        self.total, self.stream, self.quiet = total, stream or sys.stderr, quiet
-        self.headline = headline  # metrics shown after a finished trial, first present wins
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.index, self.label, self.steps = 0, "", 0
-
-    def start(self, index: int, trial: Trial) -> None:
-        self.index, self.label, self.steps = index, trial.label, trial.train.steps
-        if not self.quiet and not self.tty:
-            print(f"[{index}/{self.total}] {self.label} ...", file=self.stream, flush=True)
-
-    def step(self, step: int, loss: float) -> None:
-        if self.tty and not self.quiet:
-            line = f"\r[{self.index}/{self.total}] {self.label}  step {step}/{self.steps}  loss {loss:.4g}"
-            print(line[:160].ljust(160), end="", file=self.stream, flush=True)
-
-    def done(self, trial: Trial, result: TrialResult) -> None:
-        if self.quiet:
-            return
-        m = result.metrics
-        key = next((k for k in self.headline if k in m), None)
-        what = f"{key}={m[key]:.4g}" if key and m.get(key) is not None else ""
-        status = result.status if result.status == "ok" else f"{result.status.upper()}: {result.error}"
-        text = f"[{self.index}/{self.total}] {trial.label}: {status} {what}".rstrip()
-        print(("\r" + text.ljust(160)) if self.tty else text, file=self.stream, flush=True)
 
 
 def new_run_dir(out: str | None, force: bool) -> Path:
@@ -88,33 +57,68 @@ def save_artifacts(run_dir: Path, result: TrialResult, artifacts: dict[str, Any]
         folder.mkdir(exist_ok=True)
         np.savez_compressed(folder / f"{stem}.npz", **{k: v.numpy() for k, v in diag.items()})
         from dpbench.report.diagnostics import plot_diagnostics
+        from dpbench.report.tables import label
 
-        title = f"{result.model} on {result.dataset}"
+        title = f"{label(result.model, result.model_params)} on {label(result.dataset, result.dataset_params)}"
         written += [str(p) for p in plot_diagnostics(diag, folder, stem, title=title)]
     return written
 
 
+def copy_result(result: TrialResult, member: Trial, ran: Trial) -> TrialResult:
+    """``result`` of ``ran`` reported as ``member``, an identical trial of another block
+    (or written with default parameters spelled out): its id, parameters and block."""
+    return replace(result, trial_id=member.trial_id, model_params=dict(member.model_params),
+                   dataset_params=dict(member.dataset_params), block=member.block,
+                   info={**result.info, "block": member.block, "same_as": f"{ran.trial_id} [{ran.block}]"})
+
+
+def _record(run_dir: Path, writer: RunWriter, result: TrialResult, artifacts: dict[str, Any]) -> None:
+    if result.status == "ok" and artifacts:
+        try:
+            files = save_artifacts(run_dir, result, artifacts)
+            if files:
+                result.info["figures"] = files
+        except Exception as exc:  # a failed plot must not lose the trial
+            result.info["artifact_error"] = f"{type(exc).__name__}: {exc}"
+    writer.append(result)
+
+
 def run_trials(trials: list[Trial], registry: Registry, run_dir: Path, writer: RunWriter,
-               timeout: float | None, quiet: bool = False, executor: Executor | None = None) -> list[TrialResult]:
-    """Run the trials not yet in ``writer``; each result is written as soon as it exists."""
-    todo = [t for t in trials if t.trial_id not in writer.finished_ids]
-    headline = tuple(s.name for s in registry.metrics_where(table="accuracy", gate="accuracy"))
-    progress = Progress(len(trials), quiet=quiet, headline=headline)
-    counter = iter(range(len(trials) - len(todo) + 1, len(trials) + 1))
+               timeout: float | None, quiet: bool = False, executor: Executor | None = None,
+               progress: Progress | None = None) -> list[TrialResult]:
+    """Run the trials not yet in ``writer``, each distinct one once (see
+    :func:`~dpbench.harness.suite.identical_groups`); each result is written, for every
+    block that lists the trial, as soon as it exists."""
+    finished = {(t.trial_id, t.block): t for t in writer.trials}
+    groups = identical_groups(trials, registry)
+    todo: dict[str, list[Trial]] = {}
+    for group in groups:
+        missing = [m for m in group if (m.trial_id, m.block) not in finished]
+        done = next((finished[(m.trial_id, m.block)] for m in group if (m.trial_id, m.block) in finished), None)
+        if done is not None:  # resumed: report the finished copy for the members still missing
+            ran = next(m for m in group if (m.trial_id, m.block) == (done.trial_id, done.block))
+            for m in missing:
+                _record(run_dir, writer, copy_result(done, m, ran), {})
+        elif missing:
+            todo[missing[0].trial_id + "\0" + missing[0].block] = missing
+    own = progress is None
+    progress = progress or Progress(len(groups), quiet=quiet, done_before=len(groups) - len(todo))
+    counter = iter(range(len(groups) - len(todo) + 1, len(groups) + 1))
     results = []
     executor = executor or LocalExecutor()
-    for trial, result, artifacts in executor.run(todo, registry, timeout,
-                                                 lambda t: progress.start(next(counter), t), progress.step):
-        if result.status == "ok":
-            try:
-                files = save_artifacts(run_dir, result, artifacts)
-                if files:
-                    result.info["figures"] = files
-            except Exception as exc:  # a failed plot must not lose the trial
-                result.info["artifact_error"] = f"{type(exc).__name__}: {exc}"
-        writer.append(result)
-        progress.done(trial, result)
-        results.append(result)
+    try:
+        outcomes = executor.run([g[0] for g in todo.values()], registry, timeout,
+                                lambda t: progress.start(next(counter), t), progress.step)
+        for trial, result, artifacts in outcomes:
+            group = todo[trial.trial_id + "\0" + trial.block]
+            for member in group:
+                copy = result if member is trial else copy_result(result, member, trial)
+                _record(run_dir, writer, copy, artifacts)
+                results.append(copy)
+            progress.done(trial, result, copies=len(group) - 1)
+    finally:
+        if own:
+            progress.close()
     return results
 
 
@@ -141,8 +145,11 @@ def run_suite(suite: Suite, registry: Registry, out: str | None = None, force: b
     for note in notes:
         print(f"dpbench: note: {note}", file=sys.stderr)
     if not quiet:
-        print(f"dpbench: {len(trials)} trials ({len(writer.finished_ids & set(config['trials']))} already done) "
-              f"-> {run_dir}", file=sys.stderr)
+        distinct = len(identical_groups(trials, registry))
+        done = len({(t.trial_id, t.block) for t in writer.trials} & {(t.trial_id, t.block) for t in trials})
+        same = f", {distinct} distinct: identical ones run once" if distinct < len(trials) else ""
+        print(f"dpbench: {len(trials)} trials{same} ({done} already done) -> {run_dir.resolve()}",
+              file=sys.stderr)
     try:
         run_trials(trials, registry, run_dir, writer, timeout, quiet, executor)
     except KeyboardInterrupt:

@@ -362,13 +362,36 @@ def expand_trials(suite: Suite, registry: Registry, cuda_available: bool) -> tup
                     for dev in devices:
                         trials.append(Trial(mname, mparams, dname, dparams, seed, dev,
                                             block.train, block.eval, block.name))
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     unique = []
-    for t in trials:
-        if t.trial_id not in seen:
-            seen.add(t.trial_id)
+    for t in trials:  # the same trial listed twice in one block runs and shows once
+        if (t.trial_id, t.block) not in seen:
+            seen.add((t.trial_id, t.block))
             unique.append(t)
     return unique, notes
+
+
+def run_key(trial: Trial, registry: Registry) -> str:
+    """What decides a trial's outcome: :attr:`Trial.trial_id`'s settings without the
+    block, with parameters equal to their defaults dropped (``lorenz`` and
+    ``lorenz:drift=0.0`` generate the same data). A model's width parameter stays even at
+    its default: given explicitly it switches off the parameter-budget sizing."""
+    mspec, dspec = registry.model(trial.model), registry.dataset(trial.dataset)
+    mdefaults, ddefaults = dict(mspec.defaults), dataset_defaults(dspec)
+    mparams = {k: v for k, v in trial.model_params.items() if k == mspec.width or mdefaults.get(k, object()) != v}
+    dparams = {k: v for k, v in trial.dataset_params.items() if ddefaults.get(k, object()) != v}
+    parts = [trial.model, sorted(mparams.items()), trial.dataset, sorted(dparams.items()), trial.seed,
+             trial.device, asdict(trial.train), asdict(trial.eval)]
+    return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()[:12]
+
+
+def identical_groups(trials: list[Trial], registry: Registry) -> list[list[Trial]]:
+    """``trials`` grouped by :func:`run_key`, in first-appearance order: each group runs
+    once (its first trial) and is reported under every member's block and parameters."""
+    groups: dict[str, list[Trial]] = {}
+    for t in trials:
+        groups.setdefault(run_key(t, registry), []).append(t)
+    return list(groups.values())
 
 
 def suite_from_dict(d: dict[str, Any]) -> Suite:

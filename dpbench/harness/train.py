@@ -68,7 +68,7 @@ def split_loss(model: nn.Module, split: Split, loss_fn, device: str, batch_size:
 
 def train(
     model: nn.Module, task: TaskData, cfg: TrainConfig, seed: int, device: str,
-    on_progress: Callable[[int, float], None] | None = None, deadline: float | None = None,
+    on_progress: Callable[[int, float, float], None] | None = None, deadline: float | None = None,
     eval_batch_size: int = 256,
 ) -> TrainResult:
     """Train ``model`` in place for ``cfg.steps`` steps and load its best-validation weights."""
@@ -115,7 +115,7 @@ def train(
                 best_val, best_step = val, step
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if on_progress:
-            on_progress(step, last_loss)
+            on_progress(step, last_loss, best_val)
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(cfg.steps, best_step, best_val, last_loss, samples, time.perf_counter() - start)

@@ -17,7 +17,7 @@ from dpbench.data import TaskData, prepare
 from dpbench.harness import evaluate as E
 from dpbench.harness.budget import build_at_budget
 from dpbench.harness.suite import Trial
-from dpbench.harness.timing import peak_memory_mb, reset_peak_memory
+from dpbench.harness.timing import cuda_peak_memory_mb, reset_peak_memory, training_step_memory_mb
 from dpbench.harness.train import Diverged, TrialTimeout, train
 from dpbench.plugins import Registry
 from dpbench.results import TrialResult
@@ -77,7 +77,7 @@ def _plugin_metrics(spec: ModelSpec, model, task: TaskData, device: str, batch: 
     return out
 
 
-def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float], None] | None = None,
+def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float, float], None] | None = None,
             artifacts: dict[str, Any] | None = None) -> TrialResult:
     """Run ``trial``; exceptions propagate (the runner classifies them).
 
@@ -95,6 +95,8 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float]
     built = build_at_budget(spec, task, trial.model_params, cfg.param_budget, cfg.budget_tolerance)
     model = built.module.to(device)
     check_output(spec, model, task, device)
+    cuda = device.startswith("cuda")
+    step_memory = math.nan if cuda else training_step_memory_mb(model, task, cfg)
     result = train(model, task, cfg, trial.seed, device, on_progress, eval_batch_size=ecfg.eval_batch_size)
     samples: dict[str, list[float]] = {"train_seq_per_s": result.train_seq_per_s}
     metrics, extra_samples, example = E.evaluate(model, task, ecfg, device, registry)
@@ -103,8 +105,10 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float]
         artifacts["rollout"] = example
     infer = E.inference_throughput(model, task, cfg.batch_size, ecfg.timing_repeats, device)
     samples["infer_seq_per_s"] = infer
+    own: dict[str, float] = {}
     if spec.metrics is not None:
-        metrics.update(_plugin_metrics(spec, model, task, device, ecfg.eval_batch_size))
+        own = _plugin_metrics(spec, model, task, device, ecfg.eval_batch_size)
+        metrics.update(own)
     if artifacts is not None and ecfg.save_diagnostics > 0 and spec.diagnostics:
         artifacts["diagnostics"] = E.collect_diagnostics(model, task.test.x[:ecfg.save_diagnostics], device, ecfg.save_diagnostics)
     if ecfg.gradient_sensitivity and task.kind == "recall":
@@ -114,12 +118,13 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float]
     metrics.update(
         param_count=float(built.param_count), budget_ok=float(built.budget_ok),
         train_seq_per_s=_median(result.train_seq_per_s), infer_seq_per_s=_median(infer),
-        peak_memory_mb=peak_memory_mb(device), best_val_loss=result.best_val_loss,
+        peak_memory_mb=cuda_peak_memory_mb() if cuda else step_memory, best_val_loss=result.best_val_loss,
         final_train_loss=result.final_train_loss, train_time_s=result.seconds,
         wall_time_s=time.perf_counter() - start,
     )
     info = {"hparams": built.hparams, "width": built.width, "best_step": result.best_step,
             "plugin": spec.plugin, "dataset_plugin": dspec.plugin, "block": trial.block,
+            "model_metrics": sorted(own),
             "shapes": {"x": list(task.train.x.shape[1:]), "y": list(task.train.y.shape[1:])},
             "n": {"train": len(task.train), "val": len(task.val), "test": len(task.test)}}
     del model
@@ -158,7 +163,7 @@ def warm_up_torch() -> None:
 
 
 def run_trial(trial: Trial, registry: Registry, timeout: float | None = None,
-              on_progress: Callable[[int, float], None] | None = None,
+              on_progress: Callable[[int, float, float], None] | None = None,
               artifacts: dict[str, Any] | None = None) -> TrialResult:
     """:func:`execute` with failure isolation: any exception becomes a status + message."""
     if timeout:

@@ -18,70 +18,20 @@ primitive functions the others (and other packages) import:
 """
 from __future__ import annotations
 
+import importlib
 import math
 from typing import Any, Iterable, Mapping
 
-import torch
-import torch.nn.functional as F
+#: tensor primitives, imported from :mod:`dpbench.metrics._core` on first use (no torch at start-up)
+_CORE = ("nrmse", "normalised_error", "crossings", "valid_steps", "vpt_lyapunov_times", "recall_scores")
 
 
-def nrmse(pred: torch.Tensor, target: torch.Tensor, variance: torch.Tensor | None = None) -> float:
-    """NRMSE of ``pred`` vs ``target`` (``[..., D]``), normalised by ``variance [D]``
-    (default: the target's own per-dimension variance)."""
-    pred, target = pred.double().reshape(-1, pred.shape[-1]), target.double().reshape(-1, target.shape[-1])
-    var = target.var(dim=0, unbiased=False) if variance is None else variance.double()
-    var = torch.where(var > 1e-12, var, torch.ones_like(var))
-    return float(torch.sqrt(((pred - target) ** 2).mean(dim=0).div(var).mean()))
-
-
-def normalised_error(pred: torch.Tensor, target: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """``e(t)`` for ``pred, target [S, H, D]`` and per-dimension ``std [D]`` → ``[S, H]``."""
-    return torch.sqrt((((pred - target) / std) ** 2).mean(dim=-1))
-
-
-def crossings(error: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """First step at which ``error [S, H]`` exceeds ``threshold`` or is not finite
-    (``NaN > ε`` is false, so a NaN rollout would otherwise count as valid forever), and
-    whether the rollout never crossed (right-censored at ``H``) → ``([S] long, [S] bool)``."""
-    over = ~(error <= threshold)  # NaN and ±inf count as crossing
-    censored = ~over.any(dim=1)
-    first = torch.where(censored, torch.full_like(censored, error.shape[1], dtype=torch.long),
-                        over.float().argmax(dim=1))
-    return first.long(), censored
-
-
-def valid_steps(error: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Steps before ``error [S, H]`` first exceeds ``threshold`` (H if it never does) → ``[S]``."""
-    return crossings(error, threshold)[0]
-
-
-def vpt_lyapunov_times(error: torch.Tensor, threshold: float, dt: float, lyapunov: float) -> torch.Tensor:
-    """Valid prediction time of each rollout in Lyapunov times: steps·dt·λ → ``[S]``."""
-    return valid_steps(error, threshold).double() * dt * lyapunov
-
-
-def recall_scores(logits_or_pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
-                  loss: str, tolerance: float | None = None) -> dict[str, float]:
-    """Recall metrics.
-
-    ``loss="ce"``: ``logits [n, T, C]``, ``target [n, T]`` → ``accuracy`` on masked steps,
-    ``cross_entropy`` (nats, mean over all steps). ``loss="mse"``: ``pred, target [n, T, D]``
-    → ``mse`` and, with ``tolerance``, ``accuracy`` = share of scored outputs within it.
-    """
-    if loss == "ce":
-        ce = F.cross_entropy(logits_or_pred.reshape(-1, logits_or_pred.shape[-1]).double(), target.reshape(-1))
-        hit = logits_or_pred.argmax(dim=-1) == target
-        if mask is not None:
-            hit = hit[mask]
-        return {"accuracy": float(hit.double().mean()), "cross_entropy": float(ce)}
-    err = (logits_or_pred.double() - target.double())
-    out = {"mse": float((err ** 2).mean())}
-    if tolerance is not None:
-        ok = err.abs() <= tolerance
-        if mask is not None:
-            ok = ok[mask]
-        out["accuracy"] = float(ok.double().mean())
-    return out
+def __getattr__(name: str) -> Any:
+    if name not in _CORE:
+        raise AttributeError(f"module 'dpbench.metrics' has no attribute {name!r}")
+    value = getattr(importlib.import_module("dpbench.metrics._core"), name)
+    globals()[name] = value
+    return value
 
 
 def max_lag_at(accuracy_by_lag: Mapping[float, float], level: float = 0.9) -> float:
@@ -115,16 +65,25 @@ def mean_std(values: Iterable[float]) -> tuple[float, float]:
     return m, math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
 
 
+def format_number(x: float) -> str:
+    """Three significant digits; 1000 ≤ |x| < 10⁶ as an integer; ``-`` when not finite."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    return format(x, ".0f" if 1000 <= abs(x) < 1e6 else ".3g")
+
+
+#: a spread below this fraction of the mean is rounding noise (e.g. ``2.2e-16`` across
+#: seeds that reach the same value) and prints as ``0``
+NOISE_SPREAD = 1e-9
+
+
 def format_mean_std(mean: float | None, std: float | None = None) -> str:
-    """Compact ``mean ± std`` for tables: ``-`` when missing; thousands as integers,
-    everything else (huge values included) to three significant digits."""
+    """Compact ``mean ± std`` for tables: ``-`` when missing, three significant digits
+    (:func:`format_number`); a spread below :data:`NOISE_SPREAD` × |mean| prints as ``0``."""
     if mean is None or not math.isfinite(mean):
         return "-"
-
-    def one(x: float, digits: str) -> str:
-        return format(x, ".0f" if 1000 <= abs(x) < 1e6 else digits)
-
-    text = one(mean, ".3g")
+    text = format_number(mean)
     if std is not None and math.isfinite(std):
-        text += " ± " + one(std, ".2g")
+        noise = std <= NOISE_SPREAD * abs(mean) or std == 0
+        text += " ± " + ("0" if noise else format_number(std))
     return text

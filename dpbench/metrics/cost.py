@@ -25,8 +25,8 @@ SPECS = (
           gate="throughput", order=20),
     _cost("infer_seq_per_s", "infer seq/s", "batched inference sequences per second (median of repeats)", True,
           gate="throughput", order=30),
-    _cost("peak_memory_mb", "peak memory (MB)", "CPU: process RSS high-water mark; CUDA: allocator peak", False,
-          order=40),
+    _cost("peak_memory_mb", "step memory (MB)", "memory of one training step (CPU: profiled; CUDA: allocator "
+          "peak; README)", False, order=40),
     _cost("budget_ok", "within budget", "1 when the parameter count is within the budget tolerance", None,
           table="none"),
     _cost("best_val_loss", "best validation loss", "lowest validation loss during training", None, table="none"),

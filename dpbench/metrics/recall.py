@@ -14,30 +14,13 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 from dpbench.hookspecs import hookimpl
-from dpbench.metrics import max_lag_at, recall_scores
+from dpbench.metrics import max_lag_at
 from dpbench.params import format_params
 from dpbench.specs import MetricSpec
 
 SWEEP_KEYS = ("lag", "length")
 LEVEL = 0.9
 CITATION = "Hochreiter & Schmidhuber 1997 (copy/adding tasks); Graves et al. 2014, arXiv:1410.5401"
-
-
-def tolerance_of(task: Any) -> float | None:
-    """The regression tolerance described in the module docstring (``None`` for class tasks)."""
-    tol = task.metadata.get("tolerance")
-    if tol is None and task.loss == "mse" and task.baseline:
-        tol = 0.1 * float(task.baseline) ** 0.5
-    return tol
-
-
-def recall_values(ctx: Any) -> dict[str, float]:
-    """Accuracy and loss on the test split, and the task's trivial baseline."""
-    task = ctx.task
-    out = recall_scores(ctx.predictions, task.test.y, task.test.mask, task.loss, tolerance_of(task))
-    if task.baseline is not None:
-        out["baseline_" + ("cross_entropy" if task.loss == "ce" else "mse")] = float(task.baseline)
-    return out
 
 
 def max_lag_rows(trials: Iterable[Any]) -> list[dict[str, Any]]:
@@ -65,7 +48,7 @@ def max_lag_rows(trials: Iterable[Any]) -> list[dict[str, Any]]:
 RECALL = ("recall",)
 SPECS = (
     MetricSpec("accuracy", "accuracy", "share of scored test positions recalled", CITATION,
-               higher_is_better=True, compute=recall_values, tasks=RECALL, tolerance=0.02, order=10),
+               higher_is_better=True, compute="dpbench.metrics._recall:recall_values", tasks=RECALL, tolerance=0.02, order=10),
     MetricSpec("cross_entropy", "cross-entropy (nats)", "mean cross-entropy per step (class tasks)", CITATION,
                higher_is_better=False, tasks=RECALL, tolerance=0.01, order=20),
     MetricSpec("baseline_cross_entropy", "baseline cross-entropy (nats)",

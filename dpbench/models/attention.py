@@ -18,33 +18,44 @@ training and evaluation alike); ``docs/attention.md`` explains decoding and alig
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 from dpbench.hookspecs import hookimpl
-from dpbench.models._attention_darnn import DualStageAttentionRNN
-from dpbench.models._attention_rnn import EncoderDecoder
-from dpbench.models._attention_transformer import CausalTransformer
 from dpbench.specs import ModelSpec
+
+if TYPE_CHECKING:  # the builders import torch models on first use: listing stays light
+    from dpbench.models._attention_darnn import DualStageAttentionRNN
+    from dpbench.models._attention_rnn import EncoderDecoder
+    from dpbench.models._attention_transformer import CausalTransformer
 
 LUONG_SCORES = ("dot", "general")
 
 
 def build_seq2seq(**kwargs) -> EncoderDecoder:
     """seed eq. 4–5: no attention."""
+    from dpbench.models._attention_rnn import EncoderDecoder
+
     return EncoderDecoder(score=None, **kwargs)
 
 
 def build_bahdanau(**kwargs) -> EncoderDecoder:
     """seed eq. 6–10: additive attention over a bidirectional encoder."""
+    from dpbench.models._attention_rnn import EncoderDecoder
+
     return EncoderDecoder(score="additive", style="bahdanau", **kwargs)
 
 
 def build_cosine(**kwargs) -> EncoderDecoder:
     """seed eq. 6–9 and 11: cosine content attention with learned sharpness."""
+    from dpbench.models._attention_rnn import EncoderDecoder
+
     return EncoderDecoder(score="cosine", style="bahdanau", **kwargs)
 
 
 def build_luong(score: str = "general", **kwargs) -> EncoderDecoder:
     """Luong et al. 2015: global attention with a dot or general score."""
+    from dpbench.models._attention_rnn import EncoderDecoder
+
     if score not in LUONG_SCORES:
         raise ValueError(f"score {score!r} not in {LUONG_SCORES}")
     return EncoderDecoder(score=score, style="luong", **kwargs)
@@ -52,11 +63,15 @@ def build_luong(score: str = "general", **kwargs) -> EncoderDecoder:
 
 def build_transformer(**kwargs) -> CausalTransformer:
     """Vaswani et al. 2017, pre-LN, causal."""
+    from dpbench.models._attention_transformer import CausalTransformer
+
     return CausalTransformer(**kwargs)
 
 
 def build_darnn(**kwargs) -> DualStageAttentionRNN:
     """Qin et al. 2017, eq. 8–22."""
+    from dpbench.models._attention_darnn import DualStageAttentionRNN
+
     return DualStageAttentionRNN(**kwargs)
 
 

@@ -1,46 +1,16 @@
 """Recurrent baselines: Elman RNN, LSTM and GRU on torch's fused ``nn.RNN/LSTM/GRU``.
 
-Elman RNN: h_t = tanh(W^{ih} x_t + W^{hh} h_{t-1}), y_t = W^{ho} h_t (seed eq. 2–3;
-Elman 1990). LSTM: Hochreiter & Schmidhuber 1997. GRU: Cho et al. 2014. torch's modules
-dispatch to cuDNN on GPU and oneDNN on CPU.
+Specs only; the modules live in :mod:`dpbench.models._recurrent`, imported when a model is
+built, so listing the registry imports no torch. Other names resolve there.
 """
 from __future__ import annotations
 
-from functools import partial
-
-import torch
-from torch import nn
-
+from dpbench._lazy import forward_to
 from dpbench.hookspecs import hookimpl
-from dpbench.models._heads import OutputHead
 from dpbench.specs import ModelSpec
 
-_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-
-
-class RecurrentModel(nn.Module):
-    """A stacked ``cell`` network and an :class:`OutputHead`.
-
-    Shapes: ``x [B, T, input_size]`` → ``[B, output_steps, output_size]``.
-    """
-
-    def __init__(
-        self, input_size: int, input_steps: int, output_size: int, output_steps: int,
-        task: str, cell: str = "lstm", hidden: int = 64, layers: int = 1,
-    ):
-        super().__init__()
-        if cell not in _CELLS:
-            raise ValueError(f"cell {cell!r} not in {sorted(_CELLS)}")
-        self.rnn = _CELLS[cell](input_size, hidden, num_layers=layers, batch_first=True)
-        self.head = OutputHead(hidden, output_size, output_steps, task)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, _ = self.rnn(x)
-        return self.head(h)
-
-
-# module-level partials: picklable, so worker processes can receive the specs
-build_rnn, build_lstm, build_gru = (partial(RecurrentModel, cell=c) for c in ("rnn", "lstm", "gru"))
+IMPL = "dpbench.models._recurrent"
+__getattr__ = forward_to(IMPL)
 
 
 @hookimpl
@@ -49,15 +19,15 @@ def dpbench_register_models(register) -> None:
     register(ModelSpec(
         name="rnn", description="Elman RNN (tanh), torch nn.RNN",
         citation="Elman 1990, Finding structure in time; seed eq. 2-3",
-        factory=build_rnn, **common,
+        factory=f"{IMPL}:build_rnn", **common,
     ))
     register(ModelSpec(
         name="lstm", description="LSTM, torch nn.LSTM (cuDNN / oneDNN)",
         citation="Hochreiter & Schmidhuber 1997, Long short-term memory",
-        factory=build_lstm, **common,
+        factory=f"{IMPL}:build_lstm", **common,
     ))
     register(ModelSpec(
         name="gru", description="GRU, torch nn.GRU (cuDNN / oneDNN)",
         citation="Cho et al. 2014, Learning phrase representations using RNN encoder-decoder",
-        factory=build_gru, **common,
+        factory=f"{IMPL}:build_gru", **common,
     ))

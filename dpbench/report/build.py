@@ -28,20 +28,16 @@ class Report:
     sections: list[str] = field(default_factory=list)
 
 
-def _figure_label(t: TrialResult) -> str:
-    """The dataset label of forecast figures (device added when not cpu)."""
-    return T.label(t.dataset, t.dataset_params) + ("" if t.device == "cpu" else f" ({t.device})")
-
-
-def _forecast_groups(run_dir: Path, trials: list[TrialResult]) -> dict[str, dict[str, Path]]:
-    """``{dataset label: {model label: npz}}`` for the lowest seed that has rollouts
-    (files are ``forecasts/<model>-<dataset>-<trial_id>.npz``)."""
+def _forecast_groups(run_dir: Path, trials: list[TrialResult]) -> dict[tuple[str, str], dict[str, Path]]:
+    """``{(dataset label, device): {model label: npz}}`` for the lowest seed that has
+    rollouts (files are ``forecasts/<model>-<dataset>-<trial_id>.npz``)."""
     by_id = {t.trial_id: t for t in trials if t.status == "ok"}
-    found: dict[str, dict[int, dict[str, Path]]] = defaultdict(lambda: defaultdict(dict))
+    found: dict[tuple[str, str], dict[int, dict[str, Path]]] = defaultdict(lambda: defaultdict(dict))
     for npz in sorted((run_dir / "forecasts").glob("*.npz")):
         t = by_id.get(npz.stem.rsplit("-", 1)[-1])
         if t is not None:
-            found[_figure_label(t)][t.seed].setdefault(T.label(t.model, t.model_params), npz)
+            found[(T.label(t.dataset, t.dataset_params), t.device)][t.seed].setdefault(
+                T.label(t.model, t.model_params), npz)
     return {d: by_seed[min(by_seed)] for d, by_seed in found.items()}
 
 
@@ -159,8 +155,8 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
     cost = T.cost_table(cost_trials)
     if cost:
         w.section("Throughput and memory", "Median sequences/s over trials (training steps and batched "
-                  "inference), speedup relative to lstm on the same device, peak memory (CPU: process RSS "
-                  "high-water mark; CUDA: allocator peak).")
+                  "inference), speedup relative to lstm on the same device, peak memory of a training step (CPU: parameters "
+                  "+ profiled peak of one step's allocations; CUDA: allocator peak over the trial).")
         w.table(cost)
         if with_runs:
             w.text("Throughput rows of other runs: " + ", ".join(f"`{Path(r).as_posix()}`" for r in with_runs)
@@ -183,10 +179,13 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
     if groups:
         w.section("Forecasts", "The first closed-loop test rollout of each model (lowest seed) against the "
                   "true trajectory, in units of the training standard deviation.")
-        for i, (dlabel, rollouts) in enumerate(sorted(groups.items())):
-            path = F.plot_forecasts(rollouts, fig_dir / f"forecast-{i}.png", f"Closed-loop forecast: {dlabel}")
-            w.image(path, f"forecast {dlabel}")
-            figures += [path] if path else []
+        for i, ((dataset, device), rollouts) in enumerate(sorted(groups.items())):
+            dlabel = dataset + ("" if device == "cpu" else f" ({device})")
+            paths = F.plot_forecasts(rollouts, fig_dir / f"forecast-{i}.png", f"Closed-loop forecast: {dlabel}",
+                                     order=T.ranking([t for t in trials if t.device == device], dataset))
+            for j, path in enumerate(paths):
+                w.image(path, f"forecast {dlabel}" + (f", more models ({j})" if j else ""))
+            figures += paths
 
     diag = _diagnostic_images(run_dir)
     if diag:
@@ -196,6 +195,18 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
         for p in diag:
             w.text(f"**{_diagnostic_caption(p, by_id)}**")
             w.image(p, p.stem)
+
+    own = T.model_metric_table(trials)
+    if own:
+        w.section("Model-specific metrics", "Metrics a model computes itself (its spec's `metrics`), e.g. "
+                  "the hybrid's recovered physical parameters: mean ± std over seeds.")
+        w.table(own)
+
+    budget = T.budget_table(trials)
+    if budget:
+        w.section("Outside the parameter budget", "`budget_ok = 0`: the width of these models cannot reach "
+                  "the block's parameter budget (within its tolerance), so they are compared at their own size.")
+        w.table(budget)
 
     failed = T.failure_table(trials)
     if failed:
@@ -225,11 +236,13 @@ def _attractor_figures(run_dir: Path, trials: list[TrialResult], fig_dir: Path) 
     """Truth vs model attractor densities and power spectra per forecast dataset: the
     :data:`ATTRACTOR_BEST` models with the lowest mean sliced W1, and lstm."""
     out = []
-    for i, (dlabel, rollouts) in enumerate(sorted(_forecast_groups(run_dir, trials).items())):
+    for i, ((dataset, device), rollouts) in enumerate(sorted(_forecast_groups(run_dir, trials).items())):
+        dlabel = dataset + ("" if device == "cpu" else f" ({device})")
         means = {}
         for model in rollouts:
             vals = [t.metrics.get(ATTRACTOR_RANKING) for t in T.ok_trials(trials)
-                    if T.label(t.model, t.model_params) == model and _figure_label(t) == dlabel]
+                    if T.label(t.model, t.model_params) == model and t.device == device
+                    and T.label(t.dataset, t.dataset_params) == dataset]
             vals = [v for v in vals if v is not None]
             if vals:
                 means[model] = sum(vals) / len(vals)
@@ -265,6 +278,7 @@ def write_report(run_dir: Path, out: Path | None = None, title: str | None = Non
     run_dir = Path(run_dir)
     if run_dir.is_file():
         run_dir = run_dir.parent
+    load_results(run_dir)  # a missing or malformed run fails here, before anything is created
     out = Path(out) if out else run_dir / "report.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     report = build_report(run_dir, out.parent, title, with_runs)

@@ -82,7 +82,7 @@ def plot_cost(trials: Iterable[TrialResult], folder: Path) -> Path | None:
     names = [m if dev == "cpu" else f"{m} ({dev})" for m, dev in keys]
     panels = [("train_seq_per_s", "training throughput", "sequences / s"),
               ("infer_seq_per_s", "inference throughput", "sequences / s"),
-              ("peak_memory_mb", "peak memory", "MB")]
+              ("peak_memory_mb", "peak memory of a training step", "MB")]
     fig, axes = plt.subplots(1, 3, figsize=(4.2 * 3, 0.45 * len(keys) + 2.0), sharey=True)
     y = np.arange(len(keys))
     for ax, (metric, title, unit) in zip(axes, panels):
@@ -133,12 +133,13 @@ def plot_gradient_sensitivity(trials: Iterable[TrialResult], folder: Path) -> li
     return written
 
 
-def plot_forecasts(rollouts: dict[str, Path], path: Path, title: str, max_dims: int = 3) -> Path | None:
-    """Closed-loop predictions of several models vs the truth of one test trajectory.
+#: line styles cycled with the colours so that no two models share both
+LINE_STYLES = ("--", "-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1)))
+FORECAST_TOP = 4
+FORECAST_PER_APPENDIX = 6
 
-    ``rollouts`` maps a model label to its ``forecasts/*.npz`` (``pred``/``truth``
-    ``[steps, D]``, normalised units; same dataset and seed, so the same trajectory).
-    One panel per dimension (the first ``max_dims``)."""
+
+def _load_rollouts(rollouts: dict[str, Path]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     loaded = {}
     for model, npz in rollouts.items():
         with np.load(npz) as data:
@@ -148,21 +149,58 @@ def plot_forecasts(rollouts: dict[str, Path], path: Path, title: str, max_dims: 
                     pred, truth = pred[:, None], truth[:, None]
                 if pred.ndim == 2 and pred.shape == truth.shape and pred.size:
                     loaded[model] = (pred, truth)
-    if not loaded:
-        return None
-    truth = next(iter(loaded.values()))[1]
+    return loaded
+
+
+def _forecast_figure(loaded: dict[str, tuple[np.ndarray, np.ndarray]], models: list[str], styles: dict[str, tuple],
+                     ranks: dict[str, int], path: Path, title: str, max_dims: int) -> Path:
+    truth = loaded[models[0]][1]
     dims = min(truth.shape[1], max_dims)
-    fig, axes = plt.subplots(dims, 1, figsize=(7, 1.8 * dims + 0.8), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(dims, 1, figsize=(8, 1.8 * dims + 0.8), sharex=True, squeeze=False)
     for d in range(dims):
         ax = axes[d, 0]
-        ax.plot(np.arange(len(truth)), truth[:, d], color="black", linewidth=1.5, label="truth")
-        for j, (model, (pred, _)) in enumerate(sorted(loaded.items())):
-            ax.plot(np.arange(len(pred)), pred[:, d], color=f"C{j}", linestyle="--", linewidth=1.1, label=model)
+        ax.plot(np.arange(len(truth)), truth[:, d], color="black", linewidth=1.8, label="truth")
+        for model in models:
+            pred = loaded[model][0]
+            colour, style = styles[model]
+            ax.plot(np.arange(len(pred)), pred[:, d], color=colour, linestyle=style, linewidth=1.2,
+                    label=f"#{ranks[model]} {model}")
         ax.set_ylabel(f"x{d} (std units)")
-    axes[0, 0].legend(fontsize=7, loc="upper right", ncol=2)
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     axes[-1, 0].set_xlabel("closed-loop step (sampling intervals)")
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def plot_forecasts(rollouts: dict[str, Path], path: Path, title: str, order: list[str] | None = None,
+                   max_dims: int = 3, top: int = FORECAST_TOP) -> list[Path]:
+    """Closed-loop predictions vs the truth of one test trajectory, legibly.
+
+    ``rollouts`` maps a model label to its ``forecasts/*.npz`` (``pred``/``truth``
+    ``[steps, D]``, normalised units; same dataset and seed, so the same trajectory);
+    ``order`` ranks the models, best first (:func:`dpbench.report.tables.ranking`).
+    ``path`` shows the truth, the ``top`` best models and ``lstm`` (the reference); the
+    others follow in ``<stem>-more-<j>.png`` figures of at most
+    :data:`FORECAST_PER_APPENDIX` models. Each model keeps one colour and line style
+    (from 10 colours × 5 styles) in every figure; the legend sits outside the axes.
+    One panel per dimension (the first ``max_dims``)."""
+    loaded = _load_rollouts(rollouts)
+    if not loaded:
+        return []
+    ranked = [m for m in (order or []) if m in loaded] + sorted(m for m in loaded if m not in (order or []))
+    styles = {m: (plt.get_cmap("tab10")(i % 10), LINE_STYLES[(i // 10 + i) % len(LINE_STYLES)])
+              for i, m in enumerate(ranked)}
+    ranks = {m: i + 1 for i, m in enumerate(ranked)}
+    main = ranked[:top] + [m for m in ranked[top:] if m.split(":")[0] == REFERENCE_MODEL]
+    rest = [m for m in ranked if m not in main]
+    written = [_forecast_figure(loaded, main, styles, ranks, path, f"{title}\nbest {min(top, len(ranked))} "
+                                f"by VPT{' and lstm' if len(main) > top else ''}; #: rank", max_dims)]
+    for j in range(0, len(rest), FORECAST_PER_APPENDIX):
+        part = rest[j:j + FORECAST_PER_APPENDIX]
+        more = path.with_name(f"{path.stem}-more-{j // FORECAST_PER_APPENDIX}{path.suffix}")
+        written.append(_forecast_figure(loaded, part, styles, ranks, more,
+                                        f"{title}\nthe other models, #: rank by VPT", max_dims))
+    return written
 
 
 def _density(ax, xy: np.ndarray, extent: tuple[float, float, float, float], title: str, bins: int = 80) -> None:
@@ -178,7 +216,7 @@ def plot_attractors(rollouts: dict[str, Path], path: Path, title: str) -> Path |
 
     ``rollouts`` maps a model label to its ``forecasts/*.npz`` holding ``long_pred``
     ``[L, D]`` and ``long_truth`` ``[L_ref, D]`` (normalised units) and ``dt``."""
-    from dpbench.metrics.longterm import power_spectra, sanitize
+    from dpbench.metrics._longterm import power_spectra, sanitize
 
     loaded = {}
     for model, npz in rollouts.items():

@@ -124,15 +124,45 @@ def accuracy_table(trials: Iterable[TrialResult], metrics: list[str],
 
 
 def max_lag_table(derived: list[dict[str, Any]]) -> Table | None:
-    """The ``max_lag_at_*`` rows of ``results.json['derived']``."""
-    rows = [[d.get("dataset", ""), d.get("dataset_params", ""),
+    """The ``max_lag_at_*`` rows of ``results.json['derived']``, with a block column when
+    two blocks hold the same (dataset, model, device)."""
+    rows = [[d.get("dataset", ""), d.get("dataset_params", ""), d.get("block", ""),
              d.get("model", "") + (f":{d['model_params']}" if d.get("model_params") else ""), d.get("device", ""),
              fmt(d.get("value")) if isinstance(d.get("value"), (int, float)) else "-",
              ", ".join(f"{x:g}" for x in d.get("lags", []))]
             for d in derived if str(d.get("metric", "")).startswith("max_lag_at")]
     if not rows:
         return None
-    return ["dataset", "swept params", "model", "device", "max lag at 90 % accuracy", "lags tried"], sorted(rows)
+    headers = ["dataset", "swept params", "block", "model", "device", "max lag at 90 % accuracy", "lags tried"]
+    cells = [(r[0], r[1], r[3], r[4]) for r in rows]
+    if len(set(cells)) == len(cells):  # no dataset repeated across blocks: the column is noise
+        headers, rows = headers[:2] + headers[3:], [r[:2] + r[3:] for r in rows]
+    return headers, sorted(rows)
+
+
+def model_metric_table(trials: Iterable[TrialResult]) -> Table | None:
+    """The metrics models compute themselves (their spec's ``metrics``, listed in a trial's
+    ``info["model_metrics"]``; e.g. the hybrid's recovered ``sigma_hat``): mean ± std over seeds."""
+    values: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
+    for t in ok_trials(trials):
+        for name in t.info.get("model_metrics", []):
+            if t.metrics.get(name) is not None:
+                values[(dataset_label(t), label(t.model, t.model_params), t.device, name)].append(float(t.metrics[name]))
+    rows = [[*key, fmt(*mean_std(v)), str(len(v))]
+            for key, v in sorted(values.items(), key=lambda kv: [natural_key(str(p)) for p in kv[0]])]
+    return (["dataset", "model", "device", "metric", "mean ± std", "seeds"], rows) if rows else None
+
+
+def budget_table(trials: Iterable[TrialResult]) -> Table | None:
+    """Models built outside the parameter budget (``budget_ok = 0``): their width cannot
+    reach it (e.g. a hybrid with only its physical parameters), so they are compared at
+    their own size."""
+    seen: dict[tuple[str, str, str], float] = {}
+    for t in ok_trials(trials):
+        if t.metrics.get("budget_ok") == 0:
+            seen[(dataset_label(t), label(t.model, t.model_params), t.device)] = t.metrics.get("param_count", math.nan)
+    rows = [[*key, fmt(n)] for key, n in sorted(seen.items(), key=lambda kv: [natural_key(str(p)) for p in kv[0]])]
+    return (["dataset", "model", "device", "params"], rows) if rows else None
 
 
 def cost_by_model(trials: Iterable[TrialResult], registry: Registry | None = None
@@ -157,6 +187,19 @@ def speedup(cost: dict[tuple[str, str], dict[str, float]], key: tuple[str, str],
     ref = cost.get((REFERENCE_MODEL, key[1]), {}).get(metric)
     val = cost.get(key, {}).get(metric)
     return val / ref if ref and val is not None else math.nan
+
+
+def ranking(trials: Iterable[TrialResult], dataset: str) -> list[str]:
+    """Model labels on forecast dataset label ``dataset`` (``T.label`` form, lowest seed's
+    figure), best first: by mean VPT (higher), then mean NRMSE of the rollout (lower)."""
+    scores: dict[str, tuple[float, float]] = {}
+    for key, ts in group(trials, by_device=False).items():
+        if label(ts[0].dataset, ts[0].dataset_params) != dataset:
+            continue
+        vpt, _, _ = metric_stats(ts, "vpt_lyapunov")
+        nrmse, _, _ = metric_stats(ts, "nrmse_rollout")
+        scores[key[1]] = (-vpt if math.isfinite(vpt) else math.inf, nrmse if math.isfinite(nrmse) else math.inf)
+    return sorted(scores, key=lambda m: (*scores[m], m))
 
 
 def cost_table(trials: Iterable[TrialResult], registry: Registry | None = None) -> Table | None:

@@ -77,7 +77,7 @@ def test_harness_training_throughput_matches_a_bare_loop(benchmark, registry):
 
     def one_round() -> None:
         bare, chunks = BareLoop(task, hidden), []
-        result = execute(trial, registry, on_progress=lambda step, loss: chunks.append(bare.chunk()))
+        result = execute(trial, registry, on_progress=lambda step, loss, best: chunks.append(bare.chunk()))
         harness = result.samples["train_seq_per_s"]  # first (warm-up) chunk already dropped
         reported.append(result.metrics["train_seq_per_s"])
         bare_all.extend(chunks[1:])

@@ -8,35 +8,19 @@ Dataset ``example-oscillator``: the undamped harmonic oscillator ``x'' = -ω² x
 from its exact solution ``x = A cos(ω t + φ)``, ``v = -A ω sin(ω t + φ)`` (e.g. Strogatz
 2015, Nonlinear Dynamics and Chaos, §5.1) with a seeded phase ``φ``; the energy
 ``v² + ω² x²`` is conserved exactly (the tests check it).
+
+The model's code lives in :mod:`dpbench_example.model` and is named by a
+``"module:attr"`` string, so loading this plugin (``dpbench list``) imports no torch.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from dpbench import hookimpl
 from dpbench.data import Trajectory
 from dpbench.specs import DatasetSpec, ModelSpec
-
-
-class WindowMLP(nn.Module):
-    """Flattened window → tanh hidden layer → every output step at once (seed eq. 1)."""
-
-    def __init__(self, input_size: int, input_steps: int, output_size: int, output_steps: int,
-                 task: str = "forecast", hidden: int = 32):
-        super().__init__()
-        self.shape = (output_steps, output_size)
-        self.net = nn.Sequential(
-            nn.Flatten(), nn.Linear(input_steps * input_size, hidden), nn.Tanh(),
-            nn.Linear(hidden, output_steps * output_size),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x [B, T, D_in]`` → ``[B, T_out, D_out]``."""
-        return self.net(x).view(x.shape[0], *self.shape)
 
 
 def oscillator(params: dict[str, Any], seed: int) -> Trajectory:
@@ -56,7 +40,7 @@ MODEL = ModelSpec(
     name="example-mlp", family="feedforward",
     description="template plugin: flattened window through a tanh MLP (seed eq. 1)",
     citation="seed eq. 1 (multilayer perceptron)",
-    factory=WindowMLP, defaults={"hidden": 32}, width="hidden",
+    factory="dpbench_example.model:WindowMLP", defaults={"hidden": 32}, width="hidden",
 )
 
 DATASET = DatasetSpec(

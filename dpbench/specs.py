@@ -188,7 +188,8 @@ class MetricSpec:
         name: the key in ``TrialResult.metrics`` (lower case, digits, ``_``); a result key
             ``name@qualifier`` (one metric at another setting, e.g. a threshold) belongs
             to this spec too.
-        title: column title with its unit, e.g. ``"VPT (Lyapunov times)"``.
+        title: short column title with its unit, e.g. ``"VPT (LT)"`` (LT: Lyapunov times; the
+            terminal summary fits 120 columns).
         description: one line: what it measures.
         citation: the paper or equation it implements.
         higher_is_better: direction; ``None`` for a descriptive value (never starred, never gated).

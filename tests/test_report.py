@@ -103,7 +103,7 @@ def test_best_is_direction_aware_and_speedup_is_relative_to_lstm():
     trials += [fake("gru", s, {"nrmse_1step": 0.3, "vpt_lyapunov": 0.5, "train_seq_per_s": 300.0 + s}) for s in (0, 1)]
     headers, rows = T.metric_table(trials, "forecast", "accuracy")
     by_model = {r[1]: r for r in rows}
-    nrmse, vpt = headers.index("NRMSE 1-step"), headers.index("VPT (Lyapunov times)")
+    nrmse, vpt = headers.index("NRMSE 1-step"), headers.index("VPT (LT)")
     assert T.BEST_MARK in by_model["gru"][nrmse] and T.BEST_MARK not in by_model["lstm"][nrmse]
     assert T.BEST_MARK in by_model["lstm"][vpt] and T.BEST_MARK not in by_model["gru"][vpt]
     cost = T.cost_by_model(trials)

@@ -30,16 +30,16 @@ def _info(name: str, title: str, description: str, **kw: Any) -> MetricSpec:
 
 
 SPECS = (
-    MetricSpec("vpt_lyapunov", "VPT (Lyapunov times)",
+    MetricSpec("vpt_lyapunov", "VPT (LT)",
                "median valid prediction time of closed-loop rollouts; @eps=ε at other thresholds",
                CITATION, higher_is_better=True, compute="dpbench.metrics._vpt:vpt", tasks=("forecast",), needs=("rollouts",),
                tolerance=0.1, order=30),
-    _info("vpt_ci_low", "VPT 95 % CI low", "percentile-bootstrap 95 % interval of the median VPT, low end", order=31),
-    _info("vpt_ci_high", "VPT 95 % CI high", "percentile-bootstrap 95 % interval of the median VPT, high end",
+    _info("vpt_ci_low", "VPT CI low", "percentile-bootstrap 95 % interval of the median VPT, low end", order=31),
+    _info("vpt_ci_high", "VPT CI high", "percentile-bootstrap 95 % interval of the median VPT, high end",
           order=32),
-    _info("vpt_censored", "censored (fraction)", "share of rollouts that never crossed ε (right-censored at the cap)",
+    _info("vpt_censored", "censored", "share of rollouts that never crossed ε (right-censored at the cap)",
           order=33),
-    _info("vpt_cap", "cap (Lyapunov times)", "rollout length: the largest VPT a rollout can get", order=34),
+    _info("vpt_cap", "cap (LT)", "rollout length: the largest VPT a rollout can get", order=34),
     _info("vpt_starts", "rollouts", "number of rollouts VPT is the median of", order=35),
     _info("rollout_lyapunov_times", "rollout (Lyapunov times)", "rollout length in Lyapunov times (= vpt_cap)",
           table="none"),

@@ -112,7 +112,7 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
     recall = T.metric_table(trials, "recall", "accuracy")
     if forecast or recall:
         w.section("Accuracy", "Mean ± std over seeds; ★ marks the best model per dataset and device. "
-                  "VPT: median valid prediction time of closed-loop rollouts in Lyapunov times "
+                  "VPT: median valid prediction time of closed-loop rollouts in Lyapunov times (LT) "
                   "(bracketed: at another threshold ε). Definitions: docs/reports.md.")
         w.table(forecast, "Forecasting (one-step: test split; rollouts: independent test trajectories "
                 "where the dataset has them)")

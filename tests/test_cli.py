@@ -36,7 +36,7 @@ def test_plugins_json_lists_builtins(capsys):
     (["run", "--datasets", "lorenz:noise=abc"], "noise='abc' is not a valid float"),
     (["run", "--suite", "nosuch"], "unknown suite 'nosuch'; valid: default, paper, smoke"),
     (["run", "--device", "tpu"], "invalid choice: 'tpu'"),
-    (["run", "--seeds", "-1"], "must be >= 0"),
+    (["run", "--seeds", "-1"], "--seeds=-1 must be between 1 and 1000"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(args, fragment):

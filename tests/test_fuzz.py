@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dpbench.cli import main
-from dpbench.commands import run as run_command
+from dpbench.harness import runner as run_command  # the run command imports run_suite from here per call
 from dpbench.data import dataset_defaults
 from dpbench.harness.suite import expand_trials, load_suite
 from dpbench.params import UsageError, parse_item, split_list, typed_params

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dpbench.datasets.recall import copy_split, split_rngs
-from dpbench.models import dnc as dnc_module
+from dpbench.models import _dnc as dnc_module  # the implementation (dnc.py holds the spec)
 from dpbench.models.dnc import DNC, InterfaceLayer
 from dpbench.models.memory import MemN2N, MTNet
 

@@ -162,12 +162,12 @@ class Progress:
     # ---- terminal -------------------------------------------------------------------
     def _start_live(self) -> None:
         from rich.live import Live
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
         from rich.progress import Progress as Bar
 
-        self._bar = Bar(TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TextColumn("elapsed"),
-                        TimeElapsedColumn(), TextColumn("{task.fields[eta]}"), console=self.console)
-        self._task = self._bar.add_task("trials", total=self.total, completed=self.done_count, eta="")
+        self._bar = Bar(TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[times]}"),
+                        console=self.console)
+        self._task = self._bar.add_task("trials", total=self.total, completed=self.done_count, times="")
         self._live = Live(self._render(), console=self.console, refresh_per_second=2,
                           get_renderable=self._render, transient=False)
         self._live.start()
@@ -176,7 +176,7 @@ class Progress:
         from rich.console import Group
         from rich.text import Text
 
-        self._bar.update(self._task, completed=self.done_count, eta=f"ETA {clock(self.eta())}")
+        self._bar.update(self._task, completed=self.done_count, times=self._times())
         current = Text(f"[{self.index}/{self.total}] {self.label}  {self._trial_state()}", overflow="ellipsis",
                        no_wrap=True) if self.label else Text("")
         return Group(self._bar.get_renderable(), current)

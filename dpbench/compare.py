@@ -3,11 +3,7 @@
 A *cell* is (model, model params, dataset, dataset params, device, metric) present in
 both runs with status ``ok``. Two rules, both direction-aware:
 
-Which metric follows which rule, its direction and its absolute tolerance floor come from
-the metric registry (:class:`dpbench.specs.MetricSpec` ``gate``, ``higher_is_better``,
-``tolerance``), so a plugin's metric is gated like a built-in one.
-
-* **Throughput** (``gate="throughput"``: ``train_seq_per_s``, ``infer_seq_per_s``; higher is better). The raw
+* **Throughput** (``train_seq_per_s``, ``infer_seq_per_s``; higher is better). The raw
   repeat samples of all seeds are pooled per cell. ``ratio = median(current) /
   median(baseline)``. A regression needs *both* a change larger than the threshold,
   ``ratio < 1 / (1 + threshold)`` (asv's factor rule: 10 % → the baseline is more than
@@ -16,11 +12,22 @@ the metric registry (:class:`dpbench.specs.MetricSpec` ``gate``, ``higher_is_bet
   ``p ≤ alpha`` (default 0.05; with 3 vs 3 samples, the smoke suite's minimum, the exact
   p reaches 0.05 only when every current sample is below every baseline sample). An
   improvement is the mirror image.
+Which metric follows which rule, its direction and its absolute floor come from the metric
+registry (:class:`dpbench.specs.MetricSpec` ``gate``, ``higher_is_better``, ``tolerance``),
+so a plugin's metric is gated like a built-in one.
+
 * **Accuracy** (``gate="accuracy"``: ``nrmse_*``, ``mse``, ``cross_entropy``, the long-term
-  distances lower is better; ``accuracy``, ``vpt_lyapunov``, ``climate_ok`` higher; a
-  qualified key such as ``vpt_lyapunov@eps=0.3`` follows its metric). Means over the seeds both runs have. The cell regresses when
-  the change in the bad direction exceeds ``max(rel_tol · |baseline|, abs_floor[metric],
-  baseline seed std)``: a change inside the seed-to-seed spread is not evidence.
+  distances lower is better; ``accuracy``, ``vpt_lyapunov`` (and ``vpt_lyapunov@eps=…``),
+  ``climate_ok`` higher). Only with at least 3 seeds per side (else "too few seeds");
+  the cell regresses when the seed median moves the bad way by more than
+  ``max(rel_tol · |baseline|, abs_floor[metric])`` and a one-sided Mann–Whitney U test over
+  the per-seed values gives ``p ≤ alpha`` (:func:`accuracy_rank_row`).
+
+Whether the two runs can be compared at all (:func:`machine_differences`,
+:func:`noise_reasons`) is decided from their environment blocks and calibrations;
+:func:`apply_context` turns throughput verdicts into ``inconclusive`` where they cannot
+(another CPU, ISA, torch or thread count; an oversubscribed or noisy run) and
+:func:`exit_code` maps the verdicts to 0 / 1 / 3.
 
 With ``normalize=True`` every throughput sample is divided by its run's calibration
 median (``results.json["calibration"]``, see :mod:`dpbench.calibration`), or by the
@@ -53,18 +60,17 @@ def _registry(registry: "Registry | None") -> "Registry":
     return get_registry()
 
 
-def throughput_metrics(registry: Registry | None = None) -> tuple[str, ...]:
-    """Metrics gated by the throughput rule."""
+def throughput_metrics(registry: "Registry | None" = None) -> tuple[str, ...]:
+    """Metrics gated by the throughput rule (``MetricSpec.gate == "throughput"``)."""
     return tuple(s.name for s in _registry(registry).metrics_where(gate="throughput"))
 
 
-def gated_accuracy(registry: Registry, key: str) -> tuple[bool, float] | None:
+def gated_accuracy(key: str, registry: "Registry | None" = None) -> tuple[bool, float] | None:
     """``(higher is better, tolerance floor)`` of a result key under the accuracy rule, else None."""
-    spec = registry.metric(key)
+    spec = _registry(registry).metric(key)
     if spec is None or spec.gate != "accuracy" or spec.higher_is_better is None:
         return None
     return spec.higher_is_better, float(spec.tolerance)
-
 
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_ALPHA = 0.05
@@ -86,7 +92,7 @@ class Row:
     ratio: float
     p_value: float | None
     n: tuple[int, int]
-    status: str  # "ok", "regression", "improved", "untested"
+    status: str  # "ok", "regression", "improved", "untested", "inconclusive"
     note: str = ""
 
     @property
@@ -115,7 +121,7 @@ def _trial_scale(info: dict[str, Any], run_scale: float | None) -> float:
 
 
 def _cells(doc: dict[str, Any], scale: float | None, relative_to: str | None = None,
-           registry: Registry | None = None) -> dict[Key, dict[str, Any]]:
+           registry: "Registry | None" = None) -> dict[Key, dict[str, Any]]:
     """Per cell: pooled throughput samples (divided by calibration ``scale``, or by the median of
     ``relative_to`` on the same dataset and device) and per-seed accuracy values."""
     registry = _registry(registry)
@@ -131,7 +137,7 @@ def _cells(doc: dict[str, Any], scale: float | None, relative_to: str | None = N
             if vals:
                 cells[(*base, m, t.block)]["samples"] += vals
         for m, v in t.metrics.items():
-            if gated_accuracy(registry, m) is not None and v is not None and math.isfinite(v):
+            if gated_accuracy(m, registry) is not None and v is not None and math.isfinite(v):
                 cells[(*base, m, t.block)]["seeds"][t.seed] = float(v)
     if relative_to is not None:
         refs = {k[2:]: statistics.median(v["samples"]) for k, v in cells.items()
@@ -169,28 +175,49 @@ def _throughput_row(key: Key, b: list[float], c: list[float], threshold: float, 
     return Row(*_labels(key), mb, mc, ratio, p, (len(b), len(c)), status, note)
 
 
-def _accuracy_row(key: Key, b: dict[int, float], c: dict[int, float], rel_tol: float,
-                  rule: tuple[bool, float]) -> Row | None:
-    seeds = sorted(set(b) & set(c))
-    if not seeds:
+MIN_SEEDS = 3
+
+
+def accuracy_rank_row(key: Key, b: dict[int, float], c: dict[int, float], rel_tol: float,
+                      alpha: float = DEFAULT_ALPHA, registry: "Registry | None" = None) -> Row | None:
+    """One accuracy cell: per-seed values of each side (all seeds it has, shared or not).
+
+    Fewer than :data:`MIN_SEEDS` seeds on a side → ``untested`` ("too few seeds"): two
+    seeds cannot separate a code change from seed-to-seed (or machine-to-machine) spread.
+    Otherwise a regression needs a move in the bad direction of the seed medians by more
+    than ``max(rel_tol · |baseline|, floor[metric])`` *and* a one-sided Mann–Whitney U test
+    over the seeds with ``p ≤ alpha``; an improvement is the mirror image."""
+    rule = gated_accuracy(key[5], registry)
+    if not b or not c or rule is None:
         return None
     higher, floor = rule
-    vb, vc = [b[s] for s in seeds], [c[s] for s in seeds]
-    mb, mc = statistics.fmean(vb), statistics.fmean(vc)
-    spread = statistics.stdev(vb) if len(vb) > 1 else 0.0
-    tol = max(rel_tol * abs(mb), floor, spread)
-    worse_by = (mb - mc) if higher else (mc - mb)
-    status = "regression" if worse_by > tol else "improved" if -worse_by > tol else "ok"
+    vb, vc = list(b.values()), list(c.values())
+    mb, mc = statistics.median(vb), statistics.median(vc)
     ratio = mc / mb if mb else (1.0 if mc == mb else math.inf)
-    return Row(*_labels(key), mb, mc, ratio, None, (len(seeds), len(seeds)), status, f"tolerance {tol:.3g}")
+    n = (len(vb), len(vc))
+    if min(n) < MIN_SEEDS:
+        return Row(*_labels(key), mb, mc, ratio, None, n, "untested",
+                   f"too few seeds ({n[0]} vs {n[1]}; need {MIN_SEEDS} per side)")
+    tol = max(rel_tol * abs(mb), floor)
+    worse_by = (mb - mc) if higher else (mc - mb)
+    if abs(worse_by) <= tol:
+        return Row(*_labels(key), mb, mc, ratio, None, n, "ok", f"tolerance {tol:.3g}")
+    from scipy.stats import mannwhitneyu
+
+    worse = worse_by > 0
+    smaller = (worse and higher) or (not worse and not higher)  # is current expected to be smaller?
+    p = float(mannwhitneyu(vc, vb, alternative="less" if smaller else "greater").pvalue)
+    if p <= alpha:
+        return Row(*_labels(key), mb, mc, ratio, p, n, "regression" if worse else "improved", f"tolerance {tol:.3g}")
+    return Row(*_labels(key), mb, mc, ratio, p, n, "ok", f"not significant (p={p:.3g} > {alpha:g})")
 
 
 def compare_docs(baseline: dict[str, Any], current: dict[str, Any], threshold: float = DEFAULT_THRESHOLD,
                  alpha: float = DEFAULT_ALPHA, acc_tolerance: float = DEFAULT_ACC_TOLERANCE,
                  normalize: bool = False, names: tuple[str, str] = ("baseline", "current"),
-                 relative_to: str | None = None, registry: Registry | None = None) -> list[Row]:
-    """All comparable cells of two validated ``results.json`` documents (metrics, their
-    rules and directions from ``registry``, default the process registry).
+                 relative_to: str | None = None, registry: "Registry | None" = None) -> list[Row]:
+    """All comparable cells of two validated ``results.json`` documents (which metrics, their
+    rules, directions and floors: from the metric registry, default the process one).
 
     Raises :class:`UsageError` when nothing is comparable (or calibration is missing
     with ``normalize``)."""
@@ -209,11 +236,120 @@ def compare_docs(baseline: dict[str, Any], current: dict[str, Any], threshold: f
             if cb[key]["samples"] and cc[key]["samples"]:
                 rows.append(_throughput_row(key, cb[key]["samples"], cc[key]["samples"], threshold, alpha))
         else:
-            rule = gated_accuracy(registry, key[5])
-            row = _accuracy_row(key, cb[key]["seeds"], cc[key]["seeds"], acc_tolerance, rule) if rule else None
+            row = accuracy_rank_row(key, cb[key]["seeds"], cc[key]["seeds"], acc_tolerance, alpha, registry)
             if row is not None:
                 rows.append(row)
     if not rows:
         raise UsageError(f"nothing comparable: {names[0]} and {names[1]} share no (model, dataset, device, "
                          "metric) with finished trials")
+    return rows
+
+
+#: calibration medians further apart than this factor mean another (or a throttled) machine
+CALIBRATION_FACTOR = 1.5
+#: within-run calibration spread ((max − min) / median) above which a run counts as noisy
+NOISY_SPREAD = 0.5
+
+
+def _cal_median(doc: dict[str, Any]) -> float | None:
+    cal = doc.get("calibration")
+    med = cal.get("median") if isinstance(cal, dict) else None
+    return float(med) if isinstance(med, (int, float)) and not isinstance(med, bool) and med > 0 else None
+
+
+def machine_differences(baseline: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What tells the two runs' machines apart, one short phrase each: CPU model, the ISA
+    flags of :func:`dpbench.environment.cpu_flags`, torch version, torch threads, and
+    calibration medians more than :data:`CALIBRATION_FACTOR` apart. Fields a run did not
+    record are not compared."""
+    eb, ec = baseline.get("environment") or {}, current.get("environment") or {}
+    out = []
+    for field, what in (("cpu", "CPU"), ("torch", "torch"), ("torch_threads", "threads")):
+        if eb.get(field) is not None and ec.get(field) is not None and eb[field] != ec[field]:
+            out.append(f"{what} {eb[field]} vs {ec[field]}")
+    fb, fc = eb.get("cpu_flags"), ec.get("cpu_flags")
+    if isinstance(fb, list) and isinstance(fc, list) and set(fb) != set(fc):
+        only_b, only_c = sorted(set(fb) - set(fc)), sorted(set(fc) - set(fb))
+        parts = ([f"only baseline {','.join(only_b)}"] if only_b else []) + \
+                ([f"only current {','.join(only_c)}"] if only_c else [])
+        out.append("ISA " + "; ".join(parts))
+    mb, mc = _cal_median(baseline), _cal_median(current)
+    if mb and mc and max(mb, mc) / min(mb, mc) > CALIBRATION_FACTOR:
+        out.append(f"calibration {mb:.3g} vs {mc:.3g} workloads/s (another machine, or a busy one)")
+    return out
+
+
+def noise_reasons(doc: dict[str, Any], name: str) -> list[str]:
+    """Why the throughput of one run is not trustworthy: a 1-minute load average at the start
+    or end of the run at or above its core count (oversubscribed), or a calibration spread
+    within the run above :data:`NOISY_SPREAD`."""
+    env = doc.get("environment") or {}
+    cores = env.get("cpu_count")
+    out = []
+    for field, when in (("load_start", "start"), ("load_end", "end")):
+        load = env.get(field)
+        if cores and isinstance(load, list) and load and load[0] >= cores:
+            out.append(f"{name}: load {load[0]:.1f} on {cores} cores at {when}")
+    cal = doc.get("calibration")
+    samples = [s for s in (cal.get("samples") or []) if isinstance(s, (int, float)) and s > 0] \
+        if isinstance(cal, dict) else []
+    if len(samples) >= 3:
+        spread = (max(samples) - min(samples)) / statistics.median(samples)
+        if spread > NOISY_SPREAD:
+            out.append(f"{name}: calibration spread {spread:.0%}")
+    return out
+
+
+def _first(reasons: list[str]) -> str:
+    return reasons[0] + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else "")
+
+
+def apply_context(rows: list[Row], machine: list[str], noise: list[str], normalize: bool) -> list[Row]:
+    """Verdicts in the light of the two runs' machines (``machine``) and noise (``noise``):
+    throughput regressions and improvements become ``inconclusive (noisy run: ...)``; with
+    other machines every throughput verdict becomes ``inconclusive (different machine:
+    ...)`` unless ``normalize``; accuracy verdicts keep their status and say that the
+    machines differ. ``rows`` are changed in place and returned."""
+    for r in rows:
+        if r.metric in throughput_metrics():
+            if machine and not normalize:
+                r.status, r.note = "inconclusive", f"different machine: {_first(machine)}"
+            elif noise and r.status in ("regression", "improved"):
+                r.status, r.note = "inconclusive", f"noisy run: {_first(noise)}"
+        elif machine:
+            r.note = (f"{r.note}; " if r.note else "") + f"machines differ: {_first(machine)}"
+    return rows
+
+
+EXIT_OK, EXIT_REGRESSION, EXIT_INCONCLUSIVE = 0, 1, 3
+
+
+def exit_code(rows: list[Row]) -> int:
+    """1 when any row regressed, else 3 when any is inconclusive, else 0."""
+    if any(r.regression for r in rows):
+        return EXIT_REGRESSION
+    return EXIT_INCONCLUSIVE if any(r.status == "inconclusive" for r in rows) else EXIT_OK
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjusted p values (Holm 1979, Scand. J. Statist. 6:65), in input
+    order: the i-th smallest of m p values times (m − i + 1), made monotone, capped at 1."""
+    m = len(pvalues)
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda j: pvalues[j])):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def holm_throughput(rows: list[Row], alpha: float = DEFAULT_ALPHA) -> list[Row]:
+    """Family-wise control over all throughput cells: a throughput regression or improvement
+    stands only when its Holm-adjusted p (over every throughput cell, untested ones counted
+    as p = 1) is still ≤ ``alpha``; the others become ``ok`` with a note. In place; returned."""
+    cells = [r for r in rows if r.metric in throughput_metrics()]
+    adjusted = holm([r.p_value if r.p_value is not None else 1.0 for r in cells])
+    for r, p in zip(cells, adjusted):
+        if r.status in ("regression", "improved") and p > alpha:
+            r.status, r.note = "ok", f"not significant after Holm over {len(cells)} cells (p={p:.2g})"
     return rows

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import numpy as np
 
 from dpbench.params import UsageError, format_params
-from dpbench.specs import DatasetSpec, resolve
+from dpbench.specs import DatasetSpec, owner, resolve
 
 if TYPE_CHECKING:  # torch is imported by the functions that build tensors: listing stays light
     import torch
@@ -185,7 +185,7 @@ def generate_raw(spec: DatasetSpec, params: Mapping[str, Any], seed: int, use_ca
                 )
         except Exception:  # a corrupt cache entry is regenerated
             pass
-    raw = resolve(spec.generate)(own, seed)
+    raw = resolve(spec.generate, owner(spec))(own, seed)
     if spec.kind == "forecast":
         if not isinstance(raw, Trajectory):
             raise TypeError(f"dataset {spec.name!r} (plugin {spec.plugin!r}) must return a Trajectory")

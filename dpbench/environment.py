@@ -32,6 +32,41 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+#: CPU feature flags that change float rounding or speed of torch's kernels (oneDNN/MKL pick
+#: code paths by them): recorded so ``dpbench compare`` can tell two machines apart.
+ISA_FLAG_PREFIXES = ("avx", "fma", "amx", "sse4_2", "f16c")
+
+
+def cpu_flags() -> list[str]:
+    """The ISA flags of :data:`ISA_FLAG_PREFIXES` that ``/proc/cpuinfo`` lists for the
+    first CPU (``avx2``, ``avx512f``, ``avx512_bf16``, ``amx_tile``, ...), sorted; ``[]``
+    where there is no ``/proc/cpuinfo``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return sorted(f for f in line.split(":", 1)[1].split() if f.startswith(ISA_FLAG_PREFIXES))
+    except OSError:
+        pass
+    return []
+
+
+def load_average() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages (``os.getloadavg``), rounded; None where
+    the platform has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+def busy_warning(load: list[float] | None, cores: int | None) -> str | None:
+    """One line when the 1-minute load is already ≥ the number of cores, else None."""
+    if not load or not cores or load[0] < cores:
+        return None
+    return (f"dpbench: warning: the machine is busy before the first trial (load average {load[0]:.1f} "
+            f"on {cores} cores); throughput figures will be noisy, least so with --threads 1 (docs/ci.md)")
+
+
 def environment() -> dict[str, Any]:
     """Versions, git state, devices and thread settings of this process."""
     sha = _git("rev-parse", "HEAD")
@@ -50,6 +85,8 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
+        "cpu_flags": cpu_flags(),
+        "load_start": load_average(),
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
         "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},

@@ -1,9 +1,12 @@
 """The one loader: built-in plugins, then third-party entry points, one at a time.
 
 :func:`load_registry` returns a :class:`Registry` mapping names to specs. A third-party
-plugin that fails to import or registers an invalid spec is recorded in
-``Registry.failures`` (and warned about) while the others load; ``strict=True`` or
-``DPBENCH_STRICT_PLUGINS=1`` turns that into :class:`PluginError`. Two specs with the same
+plugin that fails to import is recorded in ``Registry.failures`` (and warned about) while
+the others load; a spec that breaks the contract is rejected *alone* (recorded in
+``Registry.rejected``, warned about, naming the spec) while the plugin's other specs load.
+``strict=True`` or ``DPBENCH_STRICT_PLUGINS=1`` turns either into :class:`PluginError`.
+Looking up a name that is not registered (:meth:`Registry.model`) says on the same line
+when the name was rejected or when some plugin failed to load. Two specs with the same
 name are always an error that names both plugins. ``DPBENCH_DISABLE_PLUGINS=1`` skips
 third-party plugins.
 """
@@ -20,7 +23,7 @@ from typing import Any, Callable
 import pluggy
 
 from dpbench import hookspecs
-from dpbench.specs import (DatasetSpec, MetricSpec, ModelSpec, metric_base, validate_dataset_spec,
+from dpbench.specs import (DatasetSpec, MetricSpec, ModelSpec, SpecError, metric_base, validate_dataset_spec,
                            validate_metric_spec, validate_model_spec)
 
 ENTRY_POINT_GROUP = "dpbench"
@@ -57,6 +60,13 @@ class PluginInfo:
     builtin: bool
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
+    #: other names that designate the plugin: its distribution and top-level package
+    aliases: tuple[str, ...] = ()
+
+    def answers_to(self, name: str) -> bool:
+        """Whether ``name`` is this plugin's name, distribution or package (``-``/``_`` alike)."""
+        norm = name.strip().lower().replace("-", "_")
+        return any(norm == n.lower().replace("-", "_") for n in (self.name, *self.aliases))
 
 
 @dataclass
@@ -67,6 +77,8 @@ class Registry:
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
     metrics: dict[str, MetricSpec] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
+    #: ``(kind, name) -> "plugin 'p' registered it but it was rejected: <why>"``
+    rejected: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[PluginInfo]:
@@ -74,11 +86,24 @@ class Registry:
 
     def model(self, name: str) -> ModelSpec:
         """The model spec called ``name``; ``KeyError`` lists the valid names."""
-        return _lookup(self.models, name, "model")
+        return self._lookup(self.models, name, "model")
 
     def dataset(self, name: str) -> DatasetSpec:
         """The dataset spec called ``name``; ``KeyError`` lists the valid names."""
-        return _lookup(self.datasets, name, "dataset")
+        return self._lookup(self.datasets, name, "dataset")
+
+    def _lookup(self, table: dict, name: str, what: str):
+        try:
+            return table[name]
+        except KeyError:
+            pass
+        message = f"unknown {what} {name!r}; valid: {', '.join(sorted(table))}"
+        if (what, name) in self.rejected:
+            message += f" ({self.rejected[(what, name)]})"
+        elif self.failures:
+            failed = "; ".join(f"{p.name!r} ({p.error})" for p in self.failures)
+            message += f" (plugins that failed to load and may provide it: {failed})"
+        raise UnknownName(message) from None
 
     def metric(self, key: str) -> MetricSpec | None:
         """The spec a result key belongs to (``name`` or ``name@qualifier``); ``None``
@@ -101,15 +126,6 @@ class UnknownName(KeyError):
         return str(self.args[0])
 
 
-def _lookup(table: dict, name: str, what: str):
-    try:
-        return table[name]
-    except KeyError:
-        raise UnknownName(
-            f"unknown {what} {name!r}; valid: {', '.join(sorted(table))}"
-        ) from None
-
-
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
@@ -123,20 +139,34 @@ SPEC_KINDS: tuple[tuple[str, Callable[[Any], Any], str, str], ...] = (
 
 
 def _collect(
-    pm: pluggy.PluginManager, plugin: Any, plugin_name: str
+    pm: pluggy.PluginManager, plugin: Any, plugin_name: str, strict: bool,
+    rejected: dict[tuple[str, str], str],
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Call one plugin's hooks and return its validated specs per Registry attribute
-    (nothing is added yet)."""
+    (nothing is added yet).
+
+    An invalid spec is left out, recorded in ``rejected`` and warned about (an error when
+    ``strict``); the plugin's other specs are kept."""
     found: dict[str, dict[str, Any]] = {attr: {} for _, _, attr, _ in SPEC_KINDS}
     hooks: list[str] = []
-    tables = [(hook, validate, found[attr]) for hook, validate, attr, _ in SPEC_KINDS]
-    for hook_name, validate, into in tables:
+    tables = [(hook, kind, validate, found[attr]) for hook, validate, attr, kind in SPEC_KINDS]
+    for hook_name, kind, validate, into in tables:
         impls = [i for i in getattr(pm.hook, hook_name).get_hookimpls() if i.plugin is plugin]
         for impl in impls:
             hooks.append(hook_name)
 
-            def register(spec: Any, _validate=validate, _into=into) -> None:
-                spec = replace(_validate(spec), plugin=plugin_name)
+            def register(spec: Any, _validate=validate, _into=into, _kind=kind) -> None:
+                try:
+                    spec = replace(_validate(spec), plugin=plugin_name)
+                except SpecError as exc:
+                    if strict:
+                        raise PluginError(f"plugin {plugin_name!r}: {exc}") from exc
+                    name = getattr(spec, "name", None)
+                    if isinstance(name, str):
+                        rejected[(_kind, name)] = f"plugin {plugin_name!r} registered it but it was rejected: {exc}"
+                    warnings.warn(f"dpbench: plugin {plugin_name!r}: skipping invalid {_kind}: {exc}",
+                                  stacklevel=2)
+                    return
                 if spec.name in _into:
                     raise PluginError(f"plugin {plugin_name!r} registers {spec.name!r} twice")
                 _into[spec.name] = spec
@@ -155,6 +185,12 @@ def _merge(registry: Registry, found: dict[str, dict[str, Any]]) -> None:
                     f"{table[name].plugin!r} and by plugin {spec.plugin!r}"
                 )
         table.update(new)
+
+
+def _ep_aliases(ep: metadata.EntryPoint) -> tuple[str, ...]:
+    """The distribution name and the top-level package of an entry point's module."""
+    dist = getattr(getattr(ep, "dist", None), "name", None)
+    return tuple(a for a in (dist, ep.value.split(":")[0].split(".")[0]) if a)
 
 
 def _dist_version(ep: metadata.EntryPoint) -> str:
@@ -184,14 +220,18 @@ def load_registry(
     pm.add_hookspecs(hookspecs)
     registry = Registry()
 
-    def add(name: str, version: str, builtin: bool, load: Callable[[], Any]) -> None:
-        info = PluginInfo(name=name, version=version, builtin=builtin)
+    def add(name: str, version: str, builtin: bool, load: Callable[[], Any],
+            aliases: tuple[str, ...] = ()) -> None:
+        info = PluginInfo(name=name, version=version, builtin=builtin, aliases=aliases)
         registry.plugins.append(info)
         try:
             plugin = load()
+            package = getattr(plugin, "__name__", "") or getattr(type(plugin), "__module__", "")
+            if package and package.split(".")[0] not in info.aliases:
+                info.aliases += (package.split(".")[0],)
             pm.register(plugin, name=name)
             pm.check_pending()
-            found, info.hooks = _collect(pm, plugin, name)
+            found, info.hooks = _collect(pm, plugin, name, strict or builtin, registry.rejected)
         except PluginError:
             raise
         except Exception as exc:  # a broken plugin must not take the others down
@@ -208,7 +248,7 @@ def load_registry(
         add(module_name, __version__, True, lambda m=module_name: importlib.import_module(m))
     if not disable_third_party:
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            add(ep.name, _dist_version(ep), False, ep.load)
+            add(ep.name, _dist_version(ep), False, ep.load, _ep_aliases(ep))
     for name, plugin in extra_plugins or []:
         add(name, "", False, lambda p=plugin: p)
     return registry

@@ -53,7 +53,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-FAMILIES = ("feedforward", "recurrent", "attention", "memory", "plastic", "hybrid")
+#: The built-in families (``dpbench list`` shows each model's). A plugin may use any other
+#: name that follows the name grammar (e.g. ``"reservoir"``); these are not a closed set.
+FAMILIES = ("feedforward", "recurrent", "attention", "memory", "plastic", "hybrid", "classical")
 TASK_KINDS = ("forecast", "recall")
 #: What a metric's computation needs from the evaluation (see :class:`MetricSpec`).
 METRIC_NEEDS = ("predictions", "rollouts", "long_rollouts", "model", "trials")
@@ -69,15 +71,32 @@ class SpecError(ValueError):
     """A plugin registered a spec that breaks the contract."""
 
 
-def resolve(target: Callable[..., Any] | str) -> Callable[..., Any]:
-    """Return ``target`` itself, or import it from a ``"module:attribute"`` string."""
+class FactoryImportError(ImportError):
+    """A ``"module:attr"`` target failed to import; the message names the owning plugin."""
+
+
+def resolve(target: Callable[..., Any] | str, owner: str = "") -> Callable[..., Any]:
+    """Return ``target`` itself, or import it from a ``"module:attribute"`` string.
+
+    ``owner`` (e.g. ``"model 'esn' (plugin 'p')"``) prefixes the error when the import fails.
+    """
     if callable(target):
         return target
     module_name, _, attr = target.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        where = f"{owner}: " if owner else ""
+        raise FactoryImportError(f"{where}cannot import {target!r} ({type(exc).__name__}: {exc})") from exc
     return obj
+
+
+def owner(spec: Any) -> str:
+    """``"model 'esn' (plugin 'dpbench.models.classical')"``: how errors name a spec."""
+    what = "model" if isinstance(spec, ModelSpec) else "dataset"
+    return f"{what} {spec.name!r} (plugin {spec.plugin!r})"
 
 
 @dataclass(frozen=True)
@@ -86,7 +105,8 @@ class ModelSpec:
 
     Attributes:
         name: CLI name (lower case, digits, ``-``/``_``).
-        family: one of :data:`FAMILIES`.
+        family: a built-in family of :data:`FAMILIES` or any other name matching the
+            name grammar (``[a-z0-9][a-z0-9_-]*``).
         description: one line shown by ``dpbench list``.
         citation: the paper (and equation) the model implements.
         factory: ``(input_size, input_steps, output_size, output_steps, task, **hparams)
@@ -104,6 +124,12 @@ class ModelSpec:
         uses_metadata: when true the factory also receives ``metadata=`` the dataset's
             metadata dict (``dt``, ``train_mean``, ``train_std``, ``columns``, system
             parameters, ...), e.g. for hybrid models that need physical units.
+        fit: ``None`` for a model trained by the harness's gradient loop; otherwise the
+            model is *fitted*: ``fit(model, train: Split, val: Split, *, seed: int) ->
+            dict | None`` (or ``"module:attr"``) replaces the loop, e.g. a closed-form ridge
+            readout whose hyper-parameters are chosen on ``val``. It fills the model's
+            weights in place and may return what it chose (JSON-able), which lands in the
+            trial's ``info["fit"]``. Scoring is shared with trained models.
         extra: the ``pip install dpbench[extra]`` the model needs, if any (shown by
             ``dpbench list``).
         plugin: name of the plugin that registered the spec (set by the registry).
@@ -120,8 +146,14 @@ class ModelSpec:
     diagnostics: tuple[str, ...] = ()
     metrics: Callable[..., Any] | str | None = None
     uses_metadata: bool = False
+    fit: Callable[..., Any] | str | None = None
     extra: str | None = None
     plugin: str = ""
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the harness calls :attr:`fit` instead of the gradient loop."""
+        return self.fit is not None
 
     def build(
         self, input_size: int, input_steps: int, output_size: int, output_steps: int,
@@ -131,7 +163,7 @@ class ModelSpec:
         merged = {**self.defaults, **hparams}
         if self.uses_metadata:
             merged["metadata"] = dict(metadata or {})
-        return resolve(self.factory)(
+        return resolve(self.factory, owner(self))(
             input_size=input_size, input_steps=input_steps, output_size=output_size,
             output_steps=output_steps, task=task, **merged,
         )
@@ -249,8 +281,13 @@ def validate_model_spec(spec: Any) -> ModelSpec:
     if not isinstance(spec, ModelSpec):
         raise SpecError(f"expected a ModelSpec, got {type(spec).__name__}")
     _check_common(spec, "model")
-    if spec.family not in FAMILIES:
-        raise SpecError(f"model {spec.name!r}: family {spec.family!r} not in {FAMILIES}")
+    if not isinstance(spec.family, str) or not _NAME.match(spec.family):
+        raise SpecError(f"model {spec.name!r}: family {spec.family!r} must match {_NAME.pattern} "
+                        f"(built-in families: {', '.join(FAMILIES)})")
+    for attr in ("metrics", "fit"):
+        target = getattr(spec, attr)
+        if target is not None and not (callable(target) or (isinstance(target, str) and ":" in target)):
+            raise SpecError(f"model {spec.name!r}: {attr} must be None, callable or 'module:attr'")
     if not spec.tasks or any(t not in TASK_KINDS for t in spec.tasks):
         raise SpecError(f"model {spec.name!r}: tasks {spec.tasks!r} must be from {TASK_KINDS}")
     if spec.width is not None and not isinstance(spec.defaults.get(spec.width), int):

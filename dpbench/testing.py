@@ -15,6 +15,12 @@ CUDA where available (same outputs within 1e-4); ``state_dict`` round trip (a di
 seeded copy loaded with the state gives the same outputs); declared diagnostics are
 filled without changing the output.
 
+Fitted models (``spec.fit`` set, see :mod:`dpbench.harness.fit`) are fitted on the small
+task's train/validation splits before the checks; determinism then means same seed →
+same fitted outputs, the ``state_dict`` round trip carries the fitted state into an
+unfitted copy, and the gradient check is replaced by: the fit returns a dict (or None),
+leaves finite outputs, and changes them (unless the model has no fitted parameters).
+
 Dataset checks (on :func:`small_params` unless ``params`` is given): the generator returns
 the declared type; same seed → identical data; arrays have the documented shapes, dtypes
 and finite values; splits are non-empty and disjoint (forecast: contiguous, non-overlapping
@@ -32,7 +38,7 @@ import torch
 
 from dpbench.data import RecallSplits, Split, TaskData, Trajectory, generate_raw, prepare, split_bounds
 from dpbench.harness.budget import build, count_params
-from dpbench.specs import DatasetSpec, ModelSpec, validate_dataset_spec, validate_model_spec
+from dpbench.specs import DatasetSpec, ModelSpec, owner, resolve, validate_dataset_spec, validate_model_spec
 
 BATCH = 3
 #: Size parameters shrunk by :func:`small_params` (value: the small setting).
@@ -83,9 +89,15 @@ def default_tasks(kinds: tuple[str, ...] = ("forecast", "recall")) -> dict[str, 
             for k in kinds}
 
 
-def _seeded_build(spec: ModelSpec, task: TaskData, hparams: dict[str, Any], seed: int) -> torch.nn.Module:
+def _seeded_build(spec: ModelSpec, task: TaskData, hparams: dict[str, Any], seed: int,
+                  fit: bool = True) -> torch.nn.Module:
+    """Build with ``seed`` (numpy's global RNG seeded too); fitted models are fitted too."""
     torch.manual_seed(seed)
-    return build(spec, task, hparams).eval()
+    np.random.seed(seed)
+    model = build(spec, task, hparams)
+    if fit and spec.fitted:
+        resolve(spec.fit, owner(spec))(model, task.train, task.val, seed=seed)
+    return model.eval()
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor, **kw: Any) -> torch.Tensor:
@@ -129,9 +141,12 @@ def _check_model_on(f: Failures, spec: ModelSpec, task: TaskData, hparams: dict[
                  f"max difference {float((y - again).abs().max()):.3g}")
     f.expect(_same(y, _forward(model, x)), f"{tag} determinism",
              "two eval-mode forwards of one model to agree", "different outputs")
-    _check_gradients(f, spec, task, hparams, x, tag)
+    if spec.fitted:
+        _check_fit(f, spec, task, hparams, x, y, tag)
+    else:
+        _check_gradients(f, spec, task, hparams, x, tag)
     _check_width(f, spec, task, hparams, tag)
-    other = f.attempt(f"{tag} state_dict", lambda: _seeded_build(spec, task, hparams, 1))
+    other = f.attempt(f"{tag} state_dict", lambda: _seeded_build(spec, task, hparams, 1, fit=False))
     if other is not None and f.attempt(f"{tag} state_dict", lambda: other.load_state_dict(model.state_dict())) is not None:
         f.expect(_same(y, _forward(other, x)), f"{tag} state_dict",
                  "a copy loaded from state_dict() to give the same outputs", "different outputs")
@@ -149,6 +164,20 @@ def _check_model_on(f: Failures, spec: ModelSpec, task: TaskData, hparams: dict[
                      f"keys {sorted(spec.diagnostics)} filled", sorted(diag))
             f.expect(_same(y, y2, atol=1e-6), f"{tag} diagnostics",
                      "the same output with diagnostics={}", "a different output")
+
+
+def _check_fit(f: Failures, spec: ModelSpec, task: TaskData, hparams: dict[str, Any],
+               x: torch.Tensor, fitted_y: torch.Tensor, tag: str) -> None:
+    model = _seeded_build(spec, task, hparams, 0, fit=False)
+    before = _forward(model, x)
+    chosen = f.attempt(f"{tag} fit", lambda: resolve(spec.fit, owner(spec))(model, task.train, task.val, seed=0))
+    f.expect(chosen is None or isinstance(chosen, dict), f"{tag} fit", "fit to return a dict or None",
+             type(chosen).__name__)
+    after = _forward(model.eval(), x)
+    f.expect(bool(torch.isfinite(after).all()), f"{tag} fit", "finite outputs after the fit", "NaN or inf")
+    f.expect(_same(after, fitted_y), f"{tag} fit", "fit to be deterministic for a seed", "different outputs")
+    if count_params(model) > 0:  # a model with nothing to fit (persistence) may stay as built
+        f.expect(not _same(before, after), f"{tag} fit", "the fit to change the outputs", "unchanged outputs")
 
 
 def _check_gradients(f: Failures, spec: ModelSpec, task: TaskData, hparams: dict[str, Any],

@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from dpbench.cli import main
-from dpbench.compare import compare_docs
+from dpbench.compare import apply_context, compare_docs, exit_code, machine_differences, noise_reasons
 from dpbench.params import UsageError
 from dpbench.results import SCHEMA_VERSION
 
@@ -118,10 +118,10 @@ def test_faster_is_reported_as_improvement_not_regression(tmp_path, capsys):
     ("vpt_lyapunov", 2.0, 1.0, 3.0),
 ])
 def test_accuracy_metrics_are_direction_aware(metric, base, worse, better):
-    b = make_doc(0, metrics={metric: base})
+    b = make_doc(0, seeds=(0, 1, 2), metrics={metric: base})
 
     def status(value):
-        rows = compare_docs(b, make_doc(1, metrics={metric: value}))
+        rows = compare_docs(b, make_doc(1, seeds=(0, 1, 2), metrics={metric: value}))
         return {r.status for r in rows if r.metric == metric}
 
     assert status(worse) == {"regression"}
@@ -130,19 +130,35 @@ def test_accuracy_metrics_are_direction_aware(metric, base, worse, better):
 
 
 def test_accuracy_change_inside_the_seed_spread_passes():
-    b = make_doc(0, seeds=(0, 1))
-    for t, acc in zip(b["trials"], (0.5, 0.9, 0.5, 0.9)):
-        t["metrics"]["accuracy"] = acc  # seed std 0.28
+    b = make_doc(0, seeds=(0, 1, 2))
+    for t, acc in zip(b["trials"], (0.5, 0.9, 0.7) * 2):
+        t["metrics"]["accuracy"] = acc
     c = copy.deepcopy(b)
-    for t in c["trials"]:
-        t["metrics"]["accuracy"] -= 0.2  # worse by 0.2 < spread
-    assert {r.status for r in compare_docs(b, c) if r.metric == "accuracy"} == {"ok"}
+    for t, acc in zip(c["trials"], (0.4, 0.8, 0.6) * 2):  # median 0.1 worse, ranks overlap
+        t["metrics"]["accuracy"] = acc
+    rows = [r for r in compare_docs(b, c) if r.metric == "accuracy"]
+    assert {r.status for r in rows} == {"ok"} and all("not significant" in r.note for r in rows)
+    for t, acc in zip(c["trials"], (0.3, 0.35, 0.4) * 2):  # every seed below every baseline seed
+        t["metrics"]["accuracy"] = acc
+    rows = [r for r in compare_docs(b, c) if r.metric == "accuracy"]
+    assert {r.status for r in rows} == {"regression"}
+    assert all(r.p_value == pytest.approx(float(mannwhitneyu([0.3, 0.35, 0.4], [0.5, 0.9, 0.7],
+                                                             alternative="less").pvalue)) for r in rows)
+
+
+def test_accuracy_with_fewer_than_three_seeds_is_too_few_seeds(tmp_path, capsys):
+    b = make_doc(0, seeds=(0, 1))
+    c = make_doc(1, seeds=(0, 1), metrics={"accuracy": 0.1})  # a huge drop, but 2 seeds
+    rows = [r for r in compare_docs(b, c) if r.metric == "accuracy"]
+    assert {r.status for r in rows} == {"untested"} and all("too few seeds" in r.note for r in rows)
+    assert gate(tmp_path, b, c) == 0
+    assert "with too few seeds" in capsys.readouterr().out
 
 
 def test_normalize_removes_a_uniformly_slower_machine(tmp_path, capsys):
     base = make_doc(0, calibration=100.0)
     slow = scale_throughput(make_doc(1, calibration=60.0), 0.6)  # same code, 40 % slower machine
-    assert gate(tmp_path, base, slow) == 1
+    assert gate(tmp_path, base, slow) == 3  # the calibrations say: another machine
     assert main(["compare", str(tmp_path / "base"), str(tmp_path / "cur"), "--normalize"]) == 0
 
 
@@ -208,3 +224,76 @@ def test_malformed_inputs_exit_2_with_one_line(tmp_path, capsys, make_args, frag
     assert main(["compare", *make_args(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1 and err.startswith("dpbench: error:")
+
+
+def with_env(doc: dict, **env) -> dict:
+    out = copy.deepcopy(doc)
+    out["environment"] = {"cpu": "Intel(R) Xeon(R) Platinum", "cpu_flags": ["avx2", "avx512f", "fma"],
+                          "torch": "2.13.0+cpu", "torch_threads": 2, "cpu_count": 2,
+                          "load_start": [0.5, 0.5, 0.5], "load_end": [0.6, 0.5, 0.5], **env}
+    return out
+
+
+def test_foreign_machine_makes_throughput_inconclusive_exit_3(tmp_path, capsys):
+    base = with_env(make_doc(0, seeds=(0, 1, 2)))
+    cur = with_env(scale_throughput(make_doc(1, seeds=(0, 1, 2)), 0.5), cpu="AMD EPYC 7B13",
+                   cpu_flags=["avx2", "fma"])
+    assert gate(tmp_path, base, cur) == 3
+    out = capsys.readouterr().out
+    assert "inconclusive (different machine: CPU Intel(R) Xeon(R) Platinum vs AMD EPYC 7B13" in out
+    assert "different machine: CPU Intel(R) Xeon(R) Platinum vs AMD EPYC 7B13; ISA only baseline avx512f" in out
+    rows = apply_context(compare_docs(base, cur), machine_differences(base, cur), [], False)
+    assert {r.status for r in rows if r.metric.endswith("seq_per_s")} == {"inconclusive"}
+    assert all("machines differ" in r.note for r in rows if r.metric == "accuracy")
+    # --normalize: the throughput verdicts are made again (here the slowdown is real)
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "cur"), "--normalize"]) == 2  # no calibration
+    assert exit_code(apply_context(compare_docs(base, cur), machine_differences(base, cur), [], True)) == 1
+
+
+@pytest.mark.parametrize("field, value, phrase", [
+    ("torch", "2.4.0", "torch 2.13.0+cpu vs 2.4.0"),
+    ("torch_threads", 1, "threads 2 vs 1"),
+    ("cpu_flags", ["avx2", "avx512f", "fma", "amx_tile"], "ISA only current amx_tile"),
+])
+def test_each_environment_field_is_checked(field, value, phrase):
+    base = with_env(make_doc(0))
+    assert machine_differences(base, base) == []
+    assert machine_differences(base, with_env(make_doc(0), **{field: value})) == [phrase]
+
+
+def test_oversubscribed_run_is_inconclusive_not_a_regression(tmp_path, capsys):
+    base = with_env(make_doc(0))
+    slow = with_env(scale_throughput(make_doc(1), 0.5), load_start=[7.0, 6.0, 5.0])
+    assert noise_reasons(slow, "current") == ["current: load 7.0 on 2 cores at start"]
+    assert gate(tmp_path, base, slow) == 3
+    assert "inconclusive (noisy run: current: load 7.0 on 2 cores at start)" in capsys.readouterr().out
+    noisy_cal = with_env(make_doc(1))
+    noisy_cal["calibration"] = {"samples": [10.0, 30.0, 12.0, 11.0], "median": 11.5}
+    assert noise_reasons(noisy_cal, "x") == ["x: calibration spread 174%"]
+
+
+def test_runner_records_load_and_warns_when_busy(monkeypatch, tmp_path, capsys):
+    from dpbench import environment as E
+    from dpbench.harness import runner
+    from dpbench.harness.suite import load_suite, override
+    from dpbench.plugins import get_registry
+
+    def fake_run(trials, registry, run_dir, writer, *a, **k):
+        print("FIRST TRIAL", file=__import__("sys").stderr)
+
+    monkeypatch.setattr(runner, "calibrate", lambda: {"median": 1.0, "samples": [1.0]})
+    monkeypatch.setattr(runner, "run_trials", fake_run)
+    monkeypatch.setattr(E.os, "getloadavg", lambda: (9.0, 8.0, 7.0))
+    monkeypatch.setattr(E.os, "cpu_count", lambda: 2)
+    suite = override(load_suite("smoke"), "lstm", "lorenz", 1, None)
+    run_dir, writer, _ = runner.run_suite(suite, get_registry(), out=str(tmp_path / "run"), quiet=True)
+    err = capsys.readouterr().err
+    assert err.index("machine is busy before the first trial (load average 9.0 on 2 cores)") < err.index("FIRST TRIAL")
+    env = json.loads((run_dir / "results.json").read_text())["environment"]
+    assert env["load_start"] == [9.0, 8.0, 7.0] and env["load_end"] == [9.0, 8.0, 7.0]
+
+    env = E.environment()
+    assert isinstance(env["cpu_flags"], list) and all(isinstance(f, str) for f in env["cpu_flags"])
+    assert env["load_start"] is None or len(env["load_start"]) == 3
+    assert E.busy_warning([3.0, 1.0, 1.0], 2).startswith("dpbench: warning: the machine is busy")
+    assert E.busy_warning([1.0, 1.0, 1.0], 2) is None and E.busy_warning(None, 2) is None

@@ -25,12 +25,14 @@ def test_model_contract(model_name, kind, tasks):
     spec, task = REGISTRY.model(model_name), tasks[kind]
     torch.manual_seed(0)
     built = build_at_budget(spec, task, {}, budget=3000, tolerance=0.1)
-    assert built.budget_ok, f"{model_name}: {built.param_count} params at width {built.width}, budget 3000 ± 10%"
     model = built.module
     x = task.train.x[:3]
     y = model(x)
     assert y.shape == (3, task.output_steps, task.output_size)
     assert torch.isfinite(y).all()
+    if spec.fitted:  # fixed-size, fitted in closed form: tests/test_classical.py covers the fit
+        return
+    assert built.budget_ok, f"{model_name}: {built.param_count} params at width {built.width}, budget 3000 ± 10%"
     loss = (y.float() ** 2).mean()
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]

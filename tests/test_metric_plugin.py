@@ -91,6 +91,10 @@ def test_plugin_metric_is_a_report_column(plugin_run):
 def test_plugin_metric_is_gated_by_compare_in_its_direction(plugin_run, tmp_path, capsys):
     _, run_dir, _ = plugin_run
     base = load_results(run_dir)
+    third = copy.deepcopy(base["trials"][0])          # the gate wants 3 seeds per side
+    third.update(seed=2, trial_id=third["trial_id"] + "s2")
+    third["metrics"]["max_abs_error"] *= 1.01
+    base["trials"].append(third)
     worse, better = copy.deepcopy(base), copy.deepcopy(base)
     for t in worse["trials"]:
         t["metrics"]["max_abs_error"] *= 3.0   # lower is better: tripled error regresses

@@ -3,8 +3,9 @@ model, a dataset, or every spec a plugin registers.
 
 NAME is a model or dataset name, optionally with parameters (``copy:lag=3`` — for a
 model they are hyper-parameters, for a dataset its parameters; default: the small
-settings of :func:`dpbench.testing.small_params`), or a plugin name as ``dpbench plugins``
-shows it (e.g. ``dpbench_example``, ``dpbench.models.recurrent``).
+settings of :func:`dpbench.testing.small_params`), or a plugin: its name as ``dpbench
+plugins`` shows it (e.g. ``dpbench-example``, ``dpbench.models.recurrent``), its
+distribution or its package name (``dpbench_example``; ``-`` and ``_`` alike).
 
 Exit codes: 0 every check passed; 1 some check failed (each failure is printed with what
 was expected and what was found); 2 unknown name or bad parameters.
@@ -31,7 +32,11 @@ def _targets(reg: Registry, text: str) -> list[tuple[ModelSpec | DatasetSpec, di
         if name in table:
             found.append((table[name], dict(params) if params else None))
     if not found:
-        found = [(s, None) for table in (reg.models, reg.datasets) for s in table.values() if s.plugin == name]
+        plugins = {p.name for p in reg.plugins if p.answers_to(name)}
+        broken = [p for p in reg.failures if p.name in plugins]
+        if broken:
+            raise UsageError(f"check-plugin: plugin {broken[0].name!r} failed to load: {broken[0].error}")
+        found = [(s, None) for table in (reg.models, reg.datasets) for s in table.values() if s.plugin in plugins]
         if found and params:
             raise UsageError(f"check-plugin: parameters apply to one model or dataset, not to plugin {name!r}")
     if not found:

@@ -166,7 +166,8 @@ def dpbench_register_datasets(register) -> None:
                     "n": "Hill exponent n"},
         metadata={"dt": 1.0, "lyapunov_exponent": MG_LYAPUNOV, "parameters": MG_REFERENCE,
                   "lyapunov_note": "own Benettin estimate (docs/datasets.md); 0.0055 is often quoted",
-                  "equations": "dx/dt = beta x(t-tau)/(1+x(t-tau)^n) - gamma x (Mackey & Glass 1977)"},
+                  "equations": "dx/dt = beta x(t-tau)/(1+x(t-tau)^n) - gamma x (Mackey & Glass 1977)",
+                  "free_run_steps": 84},
     ))
     register(DatasetSpec(
         name="delay-map", kind="forecast",

@@ -1,7 +1,7 @@
 """Build a model at a parameter budget by scaling its width hyper-parameter."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import nn
@@ -22,9 +22,26 @@ class BuiltModel:
     width: int | None
     budget_ok: bool
 
+    def recounted(self, budget: int, tolerance: float) -> "BuiltModel":
+        """The same model counted again (after a fit that chose, e.g., its number of delays)."""
+        count = count_params(self.module)
+        return replace(self, param_count=count, budget_ok=abs(count - budget) <= tolerance * budget)
+
+    @property
+    def fixed_count(self) -> int:
+        """Elements of the module's floating-point buffers: fixed weights that are neither
+        trained nor fitted (a reservoir's W, W_in, b), reported apart from the budget."""
+        return count_fixed(self.module)
+
 
 def count_params(module: nn.Module) -> int:
+    """Trainable (or fitted) parameters: the ones the budget counts."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def count_fixed(module: nn.Module) -> int:
+    """Elements of the floating-point buffers (fixed random weights; not in the budget)."""
+    return sum(b.numel() for b in module.buffers() if b.is_floating_point())
 
 
 def build(spec: ModelSpec, task: TaskData, hparams: dict[str, Any]) -> nn.Module:

@@ -15,6 +15,7 @@ from torch import nn
 from dpbench.data import TaskData
 from dpbench.harness.suite import EvalConfig
 from dpbench.harness.timing import timed
+from dpbench.metrics._forecast import FREE_RUN_STARTS, free_run_nrmse  # noqa: F401  (re-exported)
 from dpbench.plugins import Registry
 from dpbench.specs import MetricSpec, resolve
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from dpbench.calibration import calibrate
-from dpbench.environment import environment
+from dpbench.environment import busy_warning, environment, load_average
 from dpbench.harness.progress import Progress
 from dpbench.harness.suite import Suite, Trial, expand_trials, identical_groups
 from dpbench.metrics import derived_metrics
@@ -140,6 +140,9 @@ def run_suite(suite: Suite, registry: Registry, out: str | None = None, force: b
         (run_dir / "config.json").write_text(json.dumps(config, indent=1, default=str))
     run_id = run_dir.name
     writer = RunWriter(run_dir, run_id, config, environment())
+    warning = busy_warning(writer.environment.get("load_start"), writer.environment.get("cpu_count"))
+    if warning:
+        print(warning, file=sys.stderr)
     if writer.calibration is None:  # kept from the first session on --resume
         writer.calibration = calibrate()
     for note in notes:
@@ -155,11 +158,13 @@ def run_suite(suite: Suite, registry: Registry, out: str | None = None, force: b
     except KeyboardInterrupt:
         writer.reload()
         writer.derived = derived_metrics(writer.trials, registry)
+        writer.environment["load_end"] = load_average()
         writer.write()
         print(f"\ndpbench: interrupted; finished trials are saved. Resume with: dpbench run --resume {run_dir}",
               file=sys.stderr)
         raise
     writer.derived = derived_metrics(writer.trials, registry)
+    writer.environment["load_end"] = load_average()
     writer.write()
     return run_dir, writer, notes
 

@@ -16,12 +16,13 @@ import torch
 from dpbench.data import TaskData, prepare
 from dpbench.harness import evaluate as E
 from dpbench.harness.budget import build_at_budget
+from dpbench.harness.fit import fit as fit_model
 from dpbench.harness.suite import Trial
 from dpbench.harness.timing import cuda_peak_memory_mb, reset_peak_memory, training_step_memory_mb
 from dpbench.harness.train import Diverged, TrialTimeout, train
 from dpbench.plugins import Registry
 from dpbench.results import TrialResult
-from dpbench.specs import ModelSpec, resolve
+from dpbench.specs import ModelSpec, owner, resolve
 
 
 ContractError = E.ContractError  # a plugin's model or metrics broke the documented contract
@@ -66,7 +67,7 @@ def _median(values: list[float]) -> float:
 
 def _plugin_metrics(spec: ModelSpec, model, task: TaskData, device: str, batch: int) -> dict[str, float]:
     diag = E.collect_diagnostics(model, task.test.x, device, batch) if spec.diagnostics else {}
-    extra = resolve(spec.metrics)(model, task, diag)
+    extra = resolve(spec.metrics, owner(spec))(model, task, diag)
     if not isinstance(extra, dict):
         raise ContractError(f"model {spec.name!r} (plugin {spec.plugin!r}): metrics must return a dict")
     out = {}
@@ -96,8 +97,13 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float,
     model = built.module.to(device)
     check_output(spec, model, task, device)
     cuda = device.startswith("cuda")
-    step_memory = math.nan if cuda else training_step_memory_mb(model, task, cfg)
-    result = train(model, task, cfg, trial.seed, device, on_progress, eval_batch_size=ecfg.eval_batch_size)
+    fitted: dict[str, Any] = {}
+    if spec.fitted:  # closed-form models (spec.fit) replace the gradient loop; scoring is shared
+        result, fitted, step_memory = fit_model(spec, model, task, trial.seed, device, ecfg.eval_batch_size)
+        built = built.recounted(cfg.param_budget, cfg.budget_tolerance)  # a fit may resize its readout
+    else:
+        step_memory = math.nan if cuda else training_step_memory_mb(model, task, cfg)
+        result = train(model, task, cfg, trial.seed, device, on_progress, eval_batch_size=ecfg.eval_batch_size)
     samples: dict[str, list[float]] = {"train_seq_per_s": result.train_seq_per_s}
     metrics, extra_samples, example = E.evaluate(model, task, ecfg, device, registry)
     samples.update(extra_samples)
@@ -122,11 +128,15 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float,
         final_train_loss=result.final_train_loss, train_time_s=result.seconds,
         wall_time_s=time.perf_counter() - start,
     )
+    if spec.fitted:
+        metrics["fixed_param_count"] = float(built.fixed_count)
     info = {"hparams": built.hparams, "width": built.width, "best_step": result.best_step,
             "plugin": spec.plugin, "dataset_plugin": dspec.plugin, "block": trial.block,
             "model_metrics": sorted(own),
             "shapes": {"x": list(task.train.x.shape[1:]), "y": list(task.train.y.shape[1:])},
             "n": {"train": len(task.train), "val": len(task.val), "test": len(task.test)}}
+    if spec.fitted:
+        info["fit"] = fitted
     del model
     return trial.result(metrics=metrics, samples=samples, info=info)
 

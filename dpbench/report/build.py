@@ -15,6 +15,7 @@ from typing import Any
 
 from dpbench.report import figures as F
 from dpbench.report import tables as T
+from dpbench.report import verdicts as V
 from dpbench.results import TrialResult, atomic_write, load_results, trials_of
 
 
@@ -108,6 +109,13 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
            f"{env.get('cpu', '?')} ({env.get('cpu_count', '?')} cores, {env.get('torch_threads', '?')} threads) · "
            f"git {str(env.get('git_sha', '?'))[:10]}{' (dirty)' if env.get('git_dirty') else ''}")
 
+    verdicts, verdict_figs = V.verdicts_markdown(trials, fig_dir, w.base, V.classical_models())
+    if verdicts:
+        w.sections.append("Verdicts")
+        w.md += [verdicts, ""]
+        w.term += ["", verdicts]
+        figures += verdict_figs
+
     forecast = T.metric_table(trials, "forecast", "accuracy")
     recall = T.metric_table(trials, "recall", "accuracy")
     if forecast or recall:
@@ -116,6 +124,8 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
                   "(bracketed: at another threshold ε). Definitions: docs/reports.md.")
         w.table(forecast, "Forecasting (one-step: test split; rollouts: independent test trajectories "
                 "where the dataset has them)")
+        w.table(T.relative_table(trials), "Forecasting relative to ngrc and to persistence, VPT and one-step NRMSE "
+                "(ratios of seed means; VPT above 1 and NRMSE below 1 beat the reference)")
         w.table(recall, "Recall (test split)")
 
     vpt = T.metric_table(trials, "forecast", "vpt")
@@ -263,9 +273,9 @@ dpbench run --suite {suite} --out {run_dir} --force
 dpbench report {run_dir} --published --out {out}
 ```
 
-CI compares pull requests against it with `dpbench compare` (see [docs/ci.md](../docs/ci.md)).
-Numbers depend on the machine; throughput is only comparable on the same hardware, or after
-`--normalize` by the calibration workload.
+`dpbench compare` checks a run against it (see [docs/ci.md](../docs/ci.md)); on another machine
+its throughput verdicts are inconclusive (exit 3) unless `--normalize`. The CI gate is
+`dpbench abtest`, which runs base and head side by side on one machine instead.
 """
 
 

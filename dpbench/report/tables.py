@@ -123,6 +123,36 @@ def accuracy_table(trials: Iterable[TrialResult], metrics: list[str],
     return headers, rows
 
 
+#: Models the relative table divides by: the reservoir computer and the floor.
+RELATIVE_TO = ("ngrc", "persistence")
+RELATIVE_METRICS = {"vpt_lyapunov": "VPT", "nrmse_1step": "NRMSE"}  # NRMSE: one-step
+
+
+def relative_table(trials: Iterable[TrialResult]) -> Table | None:
+    """Each forecaster's seed-mean VPT and one-step NRMSE divided by those of ``ngrc`` and
+    of ``persistence`` on the same (dataset, device) (``-`` where a reference is absent).
+    VPT ratio > 1 and NRMSE ratio < 1 mean better than the reference."""
+    groups = group(trials)
+    means = {k: {m: metric_stats(v, m)[0] for m in RELATIVE_METRICS} for k, v in groups.items()}
+    refs = [r for r in RELATIVE_TO if any(k[1] == r for k in means)]
+    if not refs:
+        return None
+    headers = ["dataset", "model", "device"] + [f"{title} / {r}" for m, title in RELATIVE_METRICS.items()
+                                               for r in refs]
+    rows = []
+    for key in sorted(means, key=lambda k: [natural_key(str(p)) for p in k]):
+        ds, model, dev = key
+        if not any(math.isfinite(v) for v in means[key].values()):
+            continue
+        row = [ds, model, dev]
+        for m in RELATIVE_METRICS:
+            for r in refs:
+                ref = means.get((ds, r, dev), {}).get(m, math.nan)
+                row.append(times(means[key][m] / ref) if ref and math.isfinite(ref) else "-")
+        rows.append(row)
+    return (headers, rows) if rows else None
+
+
 def max_lag_table(derived: list[dict[str, Any]]) -> Table | None:
     """The ``max_lag_at_*`` rows of ``results.json['derived']``, with a block column when
     two blocks hold the same (dataset, model, device)."""

@@ -131,9 +131,30 @@ def failure_lines(trials: Iterable[TrialResult]) -> list[str]:
             *(f"  {t.status}: {t.model} on {dataset_label(t)} seed {t.seed} {t.device}: {t.error}" for t in failed), ""]
 
 
+def relative_lines(trials: Iterable[TrialResult], width: int = WIDTH) -> list[str]:
+    """Forecasters' VPT and NRMSE relative to ngrc and persistence (:func:`relative_table`),
+    the device column dropped when constant, split by metric when wider than ``width``."""
+    from dpbench.report.tables import relative_table
+
+    table = relative_table(trials)
+    if table is None:
+        return []
+    device, headers, rows = _drop_constant(*table, "device")
+    title = ("forecasting relative to ngrc and persistence (VPT, one-step NRMSE; ratios of seed means"
+             + (f", {device})" if device else ")"))
+    whole = _table(headers, rows)
+    if _width(whole) <= width:
+        return [title, whole, ""]
+    keys = 3 if device is None else 2
+    parts = [[i for i in range(keys)] + [i for i in range(keys, len(headers)) if headers[i].startswith(p)]
+             for p in ("VPT", "NRMSE")]
+    return [title, *(_table([headers[i] for i in part], [[r[i] for i in part] for r in rows])
+                     for part in parts if len(part) > keys), ""]
+
+
 def summary_text(trials: list[TrialResult], derived: list[dict[str, Any]] | None = None,
                  width: int = WIDTH) -> str:
     """Every part of the terminal summary, joined."""
-    lines = [*dataset_tables(trials, width), *model_metric_lines(trials), *derived_lines(derived or []),
-             *failure_lines(trials)]
+    lines = [*dataset_tables(trials, width), *relative_lines(trials, width), *model_metric_lines(trials),
+             *derived_lines(derived or []), *failure_lines(trials)]
     return "\n".join(lines).rstrip() + "\n"

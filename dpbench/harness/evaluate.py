@@ -17,6 +17,7 @@ from dpbench.harness.suite import EvalConfig
 from dpbench.harness.timing import timed
 from dpbench.metrics._forecast import FREE_RUN_STARTS, free_run_nrmse  # noqa: F401  (re-exported)
 from dpbench.plugins import Registry
+from dpbench.rollout import TWIN_TRANSIENT, feed_back  # noqa: F401  (TWIN_TRANSIENT re-exported)
 from dpbench.specs import MetricSpec, resolve
 
 
@@ -58,60 +59,6 @@ class LongRollouts:
 #: fresh-trajectory index of the long reference (test trajectories use 0, 1, ...)
 REFERENCE_INDEX = 1_000_000
 TWIN_DELTA = 1e-3
-TWIN_TRANSIENT = 0.1
-
-
-@torch.no_grad()
-def closed_loop(model: nn.Module, windows: torch.Tensor, steps: int, targets: list[int], device: str,
-                driver: torch.Tensor | None = None, delta: float = 0.0, seed: int = 0,
-                twins: int | None = None) -> tuple[torch.Tensor, np.ndarray | None, int]:
-    """Feed the model's predictions back for ``steps`` steps from ``windows [S, T, D_in]``.
-
-    The target columns of each new row are the model's outputs; the other (exogenous)
-    columns come from ``driver [S, steps, D_in]`` (``None``: every column is a target). With
-    ``delta > 0`` a twin of each of the first ``twins`` rollouts (default all) starts
-    ``delta`` away (random direction over the window's target columns) and is renormalised
-    to distance ``delta`` after every model call (Benettin et al. 1980); the twins ride in
-    the same batch.
-
-    Returns ``(pred [S, steps, D_out], log_growth [twins] or None, counted_steps)``: the sums
-    of ``ln(d/delta)`` over the calls after the first ``TWIN_TRANSIENT`` of the steps
-    (which align the perturbation) and the number of steps they cover.
-    """
-    n = windows.shape[0]
-    nt = n if twins is None else min(int(twins), n)
-    w = windows.to(device).float()
-    tgt = torch.tensor(targets, device=device)
-    if delta:
-        v = torch.zeros_like(windows, dtype=torch.float32)
-        g = torch.Generator().manual_seed(seed)
-        v[..., targets] = torch.randn(v[..., targets].shape, generator=g)
-        v = v / v.flatten(1).norm(dim=1)[:, None, None]
-        w = torch.cat([w, w[:nt] + delta * v[:nt].to(device)])
-    growth = torch.zeros(nt, dtype=torch.float64, device=device)
-    skip, counted = int(TWIN_TRANSIENT * steps), 0
-    preds, made = [], 0
-    while made < steps:
-        out = model(w).float()
-        k = min(out.shape[1], steps - made)
-        if driver is not None:
-            rows = driver[:, made:made + k].to(device).float().clone()
-            rows = torch.cat([rows, rows[:nt]]) if delta else rows
-        else:
-            rows = w.new_zeros(w.shape[0], k, w.shape[2])
-        rows[..., tgt] = out[:, :k]
-        w = torch.cat([w[:, k:], rows], dim=1)
-        preds.append(out[:n, :k].cpu())
-        if delta:
-            diff = w[n:] - w[:nt]
-            d = diff.flatten(1).norm(dim=1)
-            if made >= skip:
-                growth += torch.log(d.double() / delta)
-                counted += k
-            scale = torch.where(d > 0, delta / d, torch.zeros_like(d))
-            w[n:] = w[:nt] + diff * scale[:, None, None]
-        made += k
-    return torch.cat(preds, dim=1), (growth.cpu().numpy() if delta else None), counted
 
 
 def vpt_steps(task: TaskData, cfg: EvalConfig) -> int:
@@ -155,7 +102,7 @@ def rollout(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str) -> R
     segments, steps, independent = rollout_segments(task, cfg)
     window = int(task.train.x.shape[1])
     windows, future = segments[:, :window], segments[:, window:]
-    pred, _, _ = closed_loop(model, windows, steps, task.target_index, device, driver=future)
+    pred, _, _ = feed_back(model, windows, steps, task.target_index, device, driver=future)
     return Rollouts(pred, future[..., task.target_index], independent, windows)
 
 
@@ -186,7 +133,7 @@ def rollouts_with_long(model: nn.Module, task: TaskData, cfg: EvalConfig, device
     window, long = int(task.train.x.shape[1]), long_steps(task, cfg)
     windows, future = segments[:, :window], segments[:, window:]
     n = min(cfg.long_starts, len(windows))
-    pred, growth, counted = closed_loop(model, windows, max(steps, long), task.target_index, device,
+    pred, growth, counted = feed_back(model, windows, max(steps, long), task.target_index, device,
                                         delta=TWIN_DELTA, twins=n)
     short = Rollouts(pred[:, :steps], future[..., task.target_index], independent, windows)
     reference = task.fresh_series(REFERENCE_INDEX, long)[..., task.target_index]

@@ -1,11 +1,11 @@
 """dpbench: does attention, external memory or plasticity beat an LSTM on your dynamical system?
 
 The public API for plugin authors (:data:`hookimpl`, :class:`ModelSpec`,
-:class:`DatasetSpec`, the data types :class:`Trajectory`, :class:`RecallSplits`,
-:class:`Split`, :class:`TaskData`, :class:`SpecError`, :data:`FAMILIES`, the conformance
-kit) and for notebooks (:func:`run`, :func:`load`, :class:`Results`). Names are imported
-on first access, so ``import dpbench`` (and ``dpbench --version``) imports neither pluggy
-nor torch.
+:class:`DatasetSpec`, :class:`MetricSpec`, the data types :class:`Trajectory`,
+:class:`RecallSplits`, :class:`Split`, :class:`TaskData`, :class:`SpecError`, :data:`FAMILIES`,
+the conformance kit) and for notebooks (:func:`run`, :func:`load`, :class:`Results`). Names
+are imported on first access, so ``import dpbench`` (and ``dpbench --version``) imports
+neither pluggy nor torch.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ _EXPORTS = {
     "hookimpl": "dpbench.hookspecs",
     "ModelSpec": "dpbench.specs",
     "DatasetSpec": "dpbench.specs",
+    "MetricSpec": "dpbench.specs",
     "SpecError": "dpbench.specs",
     "FAMILIES": "dpbench.specs",
     "TASK_KINDS": "dpbench.specs",

@@ -39,7 +39,13 @@ def main() -> int:
         from dpbench.environment import environment
         from dpbench.harness.runner import new_run_dir, run_trials
         from dpbench.harness.suite import expand_trials, load_suite, override
-        from dpbench.harness.summary import derived_metrics
+        try:  # the metric registry's derived metrics (older revisions: harness.summary)
+            from dpbench.metrics import derived_metrics as _derived
+
+            def derived_metrics(trials):
+                return _derived(trials, get_registry())
+        except ImportError:
+            from dpbench.harness.summary import derived_metrics
         from dpbench.plugins import get_registry
         from dpbench.results import RunWriter
 

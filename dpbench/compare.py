@@ -12,8 +12,13 @@ both runs with status ``ok``. Two rules, both direction-aware:
   ``p ≤ alpha`` (default 0.05; with 3 vs 3 samples, the smoke suite's minimum, the exact
   p reaches 0.05 only when every current sample is below every baseline sample). An
   improvement is the mirror image.
-* **Accuracy** (``nrmse_*``, ``mse``, ``cross_entropy`` lower is better; ``accuracy``,
-  ``vpt_lyapunov`` higher). Only with at least 3 seeds per side (else "too few seeds");
+Which metric follows which rule, its direction and its absolute floor come from the metric
+registry (:class:`dpbench.specs.MetricSpec` ``gate``, ``higher_is_better``, ``tolerance``),
+so a plugin's metric is gated like a built-in one.
+
+* **Accuracy** (``gate="accuracy"``: ``nrmse_*``, ``mse``, ``cross_entropy``, the long-term
+  distances lower is better; ``accuracy``, ``vpt_lyapunov`` (and ``vpt_lyapunov@eps=…``),
+  ``climate_ok`` higher). Only with at least 3 seeds per side (else "too few seeds");
   the cell regresses when the seed median moves the bad way by more than
   ``max(rel_tol · |baseline|, abs_floor[metric])`` and a one-sided Mann–Whitney U test over
   the per-seed values gives ``p ≤ alpha`` (:func:`accuracy_rank_row`).
@@ -37,16 +42,36 @@ import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dpbench.params import UsageError, format_params
 from dpbench.results import trials_of
 
-THROUGHPUT = ("train_seq_per_s", "infer_seq_per_s")
-#: accuracy metric → (higher is better, absolute tolerance floor)
-ACCURACY = {"accuracy": (True, 0.02), "vpt_lyapunov": (True, 0.1), "nrmse_1step": (False, 0.01),
-            "nrmse_rollout": (False, 0.02), "nrmse_horizon": (False, 0.01), "mse": (False, 1e-3),
-            "cross_entropy": (False, 0.01)}
+if TYPE_CHECKING:
+    from dpbench.plugins import Registry
+
+
+def _registry(registry: "Registry | None") -> "Registry":
+    """``registry`` or the process-wide one (imported here: ``--help`` stays light)."""
+    if registry is not None:
+        return registry
+    from dpbench.plugins import get_registry
+
+    return get_registry()
+
+
+def throughput_metrics(registry: "Registry | None" = None) -> tuple[str, ...]:
+    """Metrics gated by the throughput rule (``MetricSpec.gate == "throughput"``)."""
+    return tuple(s.name for s in _registry(registry).metrics_where(gate="throughput"))
+
+
+def gated_accuracy(key: str, registry: "Registry | None" = None) -> tuple[bool, float] | None:
+    """``(higher is better, tolerance floor)`` of a result key under the accuracy rule, else None."""
+    spec = _registry(registry).metric(key)
+    if spec is None or spec.gate != "accuracy" or spec.higher_is_better is None:
+        return None
+    return spec.higher_is_better, float(spec.tolerance)
+
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_ALPHA = 0.05
 DEFAULT_ACC_TOLERANCE = 0.10
@@ -95,27 +120,29 @@ def _trial_scale(info: dict[str, Any], run_scale: float | None) -> float:
     return float(med) if isinstance(med, (int, float)) and not isinstance(med, bool) and med > 0 else run_scale
 
 
-def _cells(doc: dict[str, Any], scale: float | None, relative_to: str | None = None) -> dict[Key, dict[str, Any]]:
+def _cells(doc: dict[str, Any], scale: float | None, relative_to: str | None = None,
+           registry: "Registry | None" = None) -> dict[Key, dict[str, Any]]:
     """Per cell: pooled throughput samples (divided by calibration ``scale``, or by the median of
     ``relative_to`` on the same dataset and device) and per-seed accuracy values."""
+    registry = _registry(registry)
+    throughput = throughput_metrics(registry)
     cells: dict[Key, dict[str, Any]] = defaultdict(lambda: {"samples": [], "seeds": {}})
     for t in trials_of(doc):
         if t.status != "ok":
             continue
         base = (t.model, format_params(t.model_params), t.dataset, format_params(t.dataset_params), t.device)
-        for m in THROUGHPUT:
+        for m in throughput:
             vals = [v / _trial_scale(t.info, scale) for v in t.samples.get(m, [])
                     if v is not None and math.isfinite(v) and v > 0]
             if vals:
                 cells[(*base, m, t.block)]["samples"] += vals
-        for m in ACCURACY:
-            v = t.metrics.get(m)
-            if v is not None and math.isfinite(v):
+        for m, v in t.metrics.items():
+            if gated_accuracy(m, registry) is not None and v is not None and math.isfinite(v):
                 cells[(*base, m, t.block)]["seeds"][t.seed] = float(v)
     if relative_to is not None:
         refs = {k[2:]: statistics.median(v["samples"]) for k, v in cells.items()
-                if k[0] == relative_to and not k[1] and k[5] in THROUGHPUT}
-        for key in [k for k in cells if k[5] in THROUGHPUT]:
+                if k[0] == relative_to and not k[1] and k[5] in throughput}
+        for key in [k for k in cells if k[5] in throughput]:
             if key[0] == relative_to or key[2:] not in refs:
                 del cells[key]
             else:
@@ -152,7 +179,7 @@ MIN_SEEDS = 3
 
 
 def accuracy_rank_row(key: Key, b: dict[int, float], c: dict[int, float], rel_tol: float,
-                      alpha: float = DEFAULT_ALPHA) -> Row | None:
+                      alpha: float = DEFAULT_ALPHA, registry: "Registry | None" = None) -> Row | None:
     """One accuracy cell: per-seed values of each side (all seeds it has, shared or not).
 
     Fewer than :data:`MIN_SEEDS` seeds on a side → ``untested`` ("too few seeds"): two
@@ -160,9 +187,10 @@ def accuracy_rank_row(key: Key, b: dict[int, float], c: dict[int, float], rel_to
     Otherwise a regression needs a move in the bad direction of the seed medians by more
     than ``max(rel_tol · |baseline|, floor[metric])`` *and* a one-sided Mann–Whitney U test
     over the seeds with ``p ≤ alpha``; an improvement is the mirror image."""
-    if not b or not c:
+    rule = gated_accuracy(key[5], registry)
+    if not b or not c or rule is None:
         return None
-    higher, floor = ACCURACY[key[5]]
+    higher, floor = rule
     vb, vc = list(b.values()), list(c.values())
     mb, mc = statistics.median(vb), statistics.median(vc)
     ratio = mc / mb if mb else (1.0 if mc == mb else math.inf)
@@ -187,8 +215,9 @@ def accuracy_rank_row(key: Key, b: dict[int, float], c: dict[int, float], rel_to
 def compare_docs(baseline: dict[str, Any], current: dict[str, Any], threshold: float = DEFAULT_THRESHOLD,
                  alpha: float = DEFAULT_ALPHA, acc_tolerance: float = DEFAULT_ACC_TOLERANCE,
                  normalize: bool = False, names: tuple[str, str] = ("baseline", "current"),
-                 relative_to: str | None = None) -> list[Row]:
-    """All comparable cells of two validated ``results.json`` documents.
+                 relative_to: str | None = None, registry: "Registry | None" = None) -> list[Row]:
+    """All comparable cells of two validated ``results.json`` documents (which metrics, their
+    rules, directions and floors: from the metric registry, default the process one).
 
     Raises :class:`UsageError` when nothing is comparable (or calibration is missing
     with ``normalize``)."""
@@ -198,14 +227,16 @@ def compare_docs(baseline: dict[str, Any], current: dict[str, Any], threshold: f
         raise UsageError("use either --normalize or --relative-to, not both")
     if relative_to and not any(t.get("model") == relative_to for d in (baseline, current) for t in d["trials"]):
         raise UsageError(f"--relative-to {relative_to}: no such model in {names[0]} or {names[1]}")
-    cb, cc = _cells(baseline, sb, relative_to), _cells(current, sc, relative_to)
+    registry = _registry(registry)
+    throughput = throughput_metrics(registry)
+    cb, cc = _cells(baseline, sb, relative_to, registry), _cells(current, sc, relative_to, registry)
     rows: list[Row] = []
     for key in sorted(set(cb) & set(cc)):
-        if key[5] in THROUGHPUT:
+        if key[5] in throughput:
             if cb[key]["samples"] and cc[key]["samples"]:
                 rows.append(_throughput_row(key, cb[key]["samples"], cc[key]["samples"], threshold, alpha))
         else:
-            row = accuracy_rank_row(key, cb[key]["seeds"], cc[key]["seeds"], acc_tolerance, alpha)
+            row = accuracy_rank_row(key, cb[key]["seeds"], cc[key]["seeds"], acc_tolerance, alpha, registry)
             if row is not None:
                 rows.append(row)
     if not rows:
@@ -280,7 +311,7 @@ def apply_context(rows: list[Row], machine: list[str], noise: list[str], normali
     ...)`` unless ``normalize``; accuracy verdicts keep their status and say that the
     machines differ. ``rows`` are changed in place and returned."""
     for r in rows:
-        if r.metric in THROUGHPUT:
+        if r.metric in throughput_metrics():
             if machine and not normalize:
                 r.status, r.note = "inconclusive", f"different machine: {_first(machine)}"
             elif noise and r.status in ("regression", "improved"):
@@ -316,7 +347,7 @@ def holm_throughput(rows: list[Row], alpha: float = DEFAULT_ALPHA) -> list[Row]:
     """Family-wise control over all throughput cells: a throughput regression or improvement
     stands only when its Holm-adjusted p (over every throughput cell, untested ones counted
     as p = 1) is still ≤ ``alpha``; the others become ``ok`` with a note. In place; returned."""
-    cells = [r for r in rows if r.metric in THROUGHPUT]
+    cells = [r for r in rows if r.metric in throughput_metrics()]
     adjusted = holm([r.p_value if r.p_value is not None else 1.0 for r in cells])
     for r, p in zip(cells, adjusted):
         if r.status in ("regression", "improved") and p > alpha:

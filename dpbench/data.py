@@ -10,6 +10,13 @@ then, for every forecast dataset alike:
 5. cuts windows ``x [n, window, D_in] -> y [n, horizon, D_out]`` with stride 1 over each
    split (no test window is dropped; splits never share a sample).
 
+A forecast dataset whose spec sets ``independent_trajectories`` also gives *fresh*
+trajectories of the same system: the generator is called again with another seed (a new
+initial condition, its own transient) and the ``length`` asked for; the result goes
+through steps 1, 2 and 4 with the *train* statistics (:attr:`TaskData.fresh_series`). The
+harness rolls out from non-overlapping starts in them and compares long rollouts with a
+long one (docs/datasets.md).
+
 A recall plugin returns :class:`RecallSplits` with ready windows. Both end as a
 :class:`TaskData`. Generated raw data is cached on disk, keyed by the dataset's name,
 version, parameters and seed (``$DPBENCH_CACHE``, default ``~/.cache/dpbench/data``).
@@ -22,7 +29,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
@@ -146,6 +153,10 @@ class TaskData:
     #: forecast only: indices of the predicted (non-exogenous) columns within ``D_in``
     target_index: list[int] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
+    #: forecast only, when the dataset supports it: ``fresh_series(index, length)`` →
+    #: ``[length, D_in]``, an independent trajectory of the system (index ≥ 0 picks the
+    #: initial condition), observed, noised and normalised like the test split
+    fresh_series: Callable[[int, int], torch.Tensor] | None = None
 
     def seal_test(self) -> None:
         """From now on reading ``test`` or ``test_series`` raises :class:`TestSplitSealed`."""
@@ -285,10 +296,10 @@ def make_windows(series: torch.Tensor, window: int, horizon: int, targets: list[
     return Split(x.contiguous(), y.contiguous())
 
 
-def prepare_forecast(spec: DatasetSpec, params: dict[str, Any], traj: Trajectory, seed: int) -> TaskData:
-    """Steps 1–5 of the module docstring."""
-    import torch
-
+def _observed(spec: DatasetSpec, params: dict[str, Any], traj: Trajectory, seed: int
+              ) -> tuple[np.ndarray, list[int], list[int]]:
+    """Steps 1–2: the kept columns (exogenous first, then observed) with observation noise
+    on the targets → ``(values [L, D_in], keep, targets)``."""
     values = np.asarray(traj.values, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != len(traj.columns):
         raise TypeError(f"dataset {spec.name!r}: values must be [L, {len(traj.columns)}]")
@@ -298,11 +309,7 @@ def prepare_forecast(spec: DatasetSpec, params: dict[str, Any], traj: Trajectory
     exo = [traj.columns.index(c) for c in traj.exogenous]
     keep = exo + observed
     values = values[:, keep]
-    columns = [traj.columns[i] for i in keep]
     targets = list(range(len(exo), len(keep)))
-    window, horizon = int(params["window"]), int(params["horizon"])
-    if window < 1 or horizon < 1:
-        raise UsageError(f"dataset {spec.name!r}: window and horizon must be >= 1")
     noise = float(params["noise"])
     if noise < 0:
         raise UsageError(f"dataset {spec.name!r}: noise={noise} must be >= 0")
@@ -311,6 +318,46 @@ def prepare_forecast(spec: DatasetSpec, params: dict[str, Any], traj: Trajectory
         std = values.std(axis=0, keepdims=True)
         noisy = values + noise * std * rng.standard_normal(values.shape)
         values = np.where(np.isin(np.arange(len(keep)), targets)[None, :], noisy, values)
+    return values, keep, targets
+
+
+def fresh_seed(seed: int, index: int) -> int:
+    """The generator seed of fresh trajectory ``index`` of data seed ``seed``."""
+    return int(np.random.SeedSequence([seed, 0x5EED, index]).generate_state(1)[0])
+
+
+@dataclass
+class FreshSeries:
+    """``(index, length) → [length, D_in]``: an independent trajectory of a dataset's system
+    (seed :func:`fresh_seed`), observed and noised like the data, normalised with the
+    *train* mean and std. Generated data is cached like any trajectory."""
+
+    spec: DatasetSpec
+    params: dict[str, Any]
+    seed: int
+    mean: np.ndarray
+    std: np.ndarray
+    use_cache: bool = True
+
+    def __call__(self, index: int, length: int) -> torch.Tensor:
+        import torch
+
+        seed = fresh_seed(self.seed, index)
+        raw = generate_raw(self.spec, {**self.params, "length": int(length)}, seed, use_cache=self.use_cache)
+        values, _, _ = _observed(self.spec, self.params, raw, seed)
+        return torch.as_tensor((values - self.mean) / self.std, dtype=torch.float32)
+
+
+def prepare_forecast(spec: DatasetSpec, params: dict[str, Any], traj: Trajectory, seed: int,
+                     use_cache: bool = True) -> TaskData:
+    """Steps 1–5 of the module docstring."""
+    import torch
+
+    values, keep, targets = _observed(spec, params, traj, seed)
+    columns = [traj.columns[i] for i in keep]
+    window, horizon = int(params["window"]), int(params["horizon"])
+    if window < 1 or horizon < 1:
+        raise UsageError(f"dataset {spec.name!r}: window and horizon must be >= 1")
     bounds = split_bounds(len(values))
     train = values[bounds[0][0]:bounds[0][1]]
     mean, std = train.mean(axis=0), train.std(axis=0)
@@ -330,11 +377,15 @@ def prepare_forecast(spec: DatasetSpec, params: dict[str, Any], traj: Trajectory
         split_bounds=bounds, exogenous=list(traj.exogenous),
     )
     lo, hi = bounds[2]
+    fresh = None
+    if spec.independent_trajectories and traj.metadata.get("independent_trajectories", True):
+        fresh = FreshSeries(spec, params, seed, mean, std, use_cache)
     return TaskData(
         name=spec.name, params=params, kind="forecast", loss="mse",
         train=splits["train"], val=splits["val"], test=splits["test"],
         input_size=len(keep), output_size=len(targets), output_steps=horizon,
         metadata=metadata, test_series=norm[lo:hi], target_index=targets, columns=columns,
+        fresh_series=fresh,
     )
 
 
@@ -349,7 +400,7 @@ def prepare(spec: DatasetSpec, params: Mapping[str, Any], seed: int, use_cache: 
     data_seed = seed if data_seed < 0 else data_seed
     raw = generate_raw(spec, full, data_seed, use_cache=use_cache)
     if spec.kind == "forecast":
-        return prepare_forecast(spec, full, raw, data_seed)
+        return prepare_forecast(spec, full, raw, data_seed, use_cache)
     x_dim = int(raw.train.x.shape[-1])
     steps = int(raw.train.y.shape[1])
     return TaskData(

@@ -23,17 +23,17 @@ from typing import Any, Callable
 import pluggy
 
 from dpbench import hookspecs
-from dpbench.specs import (DatasetSpec, ModelSpec, SpecError, validate_dataset_spec,
-                           validate_model_spec)
+from dpbench.specs import (DatasetSpec, MetricSpec, ModelSpec, SpecError, metric_base, validate_dataset_spec,
+                           validate_metric_spec, validate_model_spec)
 
 ENTRY_POINT_GROUP = "dpbench"
 DISABLE_ENV = "DPBENCH_DISABLE_PLUGINS"
 STRICT_ENV = "DPBENCH_STRICT_PLUGINS"
 
-#: Packages whose public modules are the built-in plugins: every ``dpbench/models/*.py``
-#: and ``dpbench/datasets/*.py`` not starting with ``_`` implements the hooks like any
-#: third-party plugin. Adding a model is adding one module there.
-BUILTIN_PACKAGES = ("dpbench.models", "dpbench.datasets")
+#: Packages whose public modules are the built-in plugins: every ``dpbench/models/*.py``,
+#: ``dpbench/datasets/*.py`` and ``dpbench/metrics/*.py`` not starting with ``_`` implements
+#: the hooks like any third-party plugin. Adding a model is adding one module there.
+BUILTIN_PACKAGES = ("dpbench.models", "dpbench.datasets", "dpbench.metrics")
 
 
 def builtin_plugin_modules() -> list[str]:
@@ -75,6 +75,7 @@ class Registry:
 
     models: dict[str, ModelSpec] = field(default_factory=dict)
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
+    metrics: dict[str, MetricSpec] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
     #: ``(kind, name) -> "plugin 'p' registered it but it was rejected: <why>"``
     rejected: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -104,6 +105,19 @@ class Registry:
             message += f" (plugins that failed to load and may provide it: {failed})"
         raise UnknownName(message) from None
 
+    def metric(self, key: str) -> MetricSpec | None:
+        """The spec a result key belongs to (``name`` or ``name@qualifier``); ``None``
+        for a key no plugin registered (kept in the results, shown nowhere)."""
+        return self.metrics.get(metric_base(key))
+
+    def metrics_where(self, **attrs: Any) -> list[MetricSpec]:
+        """Registered metrics whose attributes equal ``attrs`` (``tasks=k`` tests membership),
+        in column order."""
+        def match(spec: MetricSpec) -> bool:
+            return all((value in spec.tasks) if key == "tasks" else getattr(spec, key) == value
+                       for key, value in attrs.items())
+        return sorted((s for s in self.metrics.values() if match(s)), key=lambda s: (s.order, s.name))
+
 
 class UnknownName(KeyError):
     """A name that is not registered; ``str()`` names the valid choices."""
@@ -116,21 +130,26 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
+#: (hook, validator, Registry attribute, word used in messages), one row per spec kind.
+SPEC_KINDS: tuple[tuple[str, Callable[[Any], Any], str, str], ...] = (
+    ("dpbench_register_models", validate_model_spec, "models", "model"),
+    ("dpbench_register_datasets", validate_dataset_spec, "datasets", "dataset"),
+    ("dpbench_register_metrics", validate_metric_spec, "metrics", "metric"),
+)
+
+
 def _collect(
     pm: pluggy.PluginManager, plugin: Any, plugin_name: str, strict: bool,
     rejected: dict[tuple[str, str], str],
-) -> tuple[dict[str, ModelSpec], dict[str, DatasetSpec], list[str]]:
-    """Call one plugin's hooks and return its validated specs (nothing is added yet).
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Call one plugin's hooks and return its validated specs per Registry attribute
+    (nothing is added yet).
 
     An invalid spec is left out, recorded in ``rejected`` and warned about (an error when
     ``strict``); the plugin's other specs are kept."""
-    models: dict[str, ModelSpec] = {}
-    datasets: dict[str, DatasetSpec] = {}
+    found: dict[str, dict[str, Any]] = {attr: {} for _, _, attr, _ in SPEC_KINDS}
     hooks: list[str] = []
-    tables: list[tuple[str, str, Callable[[Any], Any], dict]] = [
-        ("dpbench_register_models", "model", validate_model_spec, models),
-        ("dpbench_register_datasets", "dataset", validate_dataset_spec, datasets),
-    ]
+    tables = [(hook, kind, validate, found[attr]) for hook, validate, attr, kind in SPEC_KINDS]
     for hook_name, kind, validate, into in tables:
         impls = [i for i in getattr(pm.hook, hook_name).get_hookimpls() if i.plugin is plugin]
         for impl in impls:
@@ -153,11 +172,12 @@ def _collect(
                 _into[spec.name] = spec
 
             impl.function(register=register)
-    return models, datasets, hooks
+    return found, hooks
 
 
-def _merge(registry: Registry, models: dict, datasets: dict) -> None:
-    for table, new, what in ((registry.models, models, "model"), (registry.datasets, datasets, "dataset")):
+def _merge(registry: Registry, found: dict[str, dict[str, Any]]) -> None:
+    for _, _, attr, what in SPEC_KINDS:
+        table, new = getattr(registry, attr), found[attr]
         for name, spec in new.items():
             if name in table:
                 raise PluginError(
@@ -211,7 +231,7 @@ def load_registry(
                 info.aliases += (package.split(".")[0],)
             pm.register(plugin, name=name)
             pm.check_pending()
-            models, datasets, info.hooks = _collect(pm, plugin, name, strict or builtin, registry.rejected)
+            found, info.hooks = _collect(pm, plugin, name, strict or builtin, registry.rejected)
         except PluginError:
             raise
         except Exception as exc:  # a broken plugin must not take the others down
@@ -222,7 +242,7 @@ def load_registry(
                 raise PluginError(f"plugin {name!r} failed to load: {info.error}") from exc
             warnings.warn(f"dpbench: skipping plugin {name!r}: {info.error}", stacklevel=2)
             return
-        _merge(registry, models, datasets)
+        _merge(registry, found)
 
     for module_name in builtin_plugin_modules():
         add(module_name, __version__, True, lambda m=module_name: importlib.import_module(m))

@@ -1,7 +1,7 @@
-"""What a plugin registers: :class:`ModelSpec` and :class:`DatasetSpec`.
+"""What a plugin registers: :class:`ModelSpec`, :class:`DatasetSpec` and :class:`MetricSpec`.
 
-Both are frozen dataclasses validated by :func:`validate_model_spec` /
-:func:`validate_dataset_spec` when a plugin registers them. Factories and generators may
+All are frozen dataclasses validated by :func:`validate_model_spec` /
+:func:`validate_dataset_spec` / :func:`validate_metric_spec` when a plugin registers them. Factories and generators may
 be given as ``"package.module:attribute"`` strings so that listing the registry never
 imports a plugin's heavy optional dependencies; they are resolved on first use.
 
@@ -29,6 +29,22 @@ and windows) or a :class:`dpbench.data.RecallSplits` (task kind ``recall``: read
 train/val/test windows). ``params`` holds the spec's defaults updated with the user's
 values; the options every forecast dataset shares (``noise``, ``observe``, ``window``,
 ``horizon``, ``seed``) are handled by the core and need not be declared.
+
+Metric contract
+---------------
+``spec.compute(ctx)`` (trial scope) receives the evaluation context of one trained model
+(:class:`dpbench.harness.evaluate.EvalContext`: ``ctx.model``, ``ctx.task``, ``ctx.config``,
+``ctx.device``, and lazily computed ``ctx.predictions`` ``[n, T_out, D_out]`` on the test
+split, ``ctx.rollouts`` (closed-loop forecasts and their truth), ``ctx.long_rollouts``
+(long autonomous rollouts and a long reference trajectory), ``ctx.samples`` (a dict to
+store raw per-rollout values in)) and returns a number (the value of ``spec.name``) or a
+dict of numbers whose keys are registered metric names, optionally qualified as
+``name@qualifier`` (e.g. ``vpt_lyapunov@0.3``); ``{}`` when the metric does not apply.
+Run scope: ``spec.compute(trials)`` receives every :class:`dpbench.results.TrialResult`
+of a run and returns derived rows (``results.json["derived"]``).
+A spec without ``compute`` names a value another metric (or the trial itself:
+parameter count, throughput, memory) fills; it still gives the value a title, a direction
+and a gate. Every consumer (evaluation, summary, report, ``compare``) reads these specs.
 """
 from __future__ import annotations
 
@@ -41,6 +57,12 @@ from typing import Any, Callable, Mapping
 #: name that follows the name grammar (e.g. ``"reservoir"``); these are not a closed set.
 FAMILIES = ("feedforward", "recurrent", "attention", "memory", "plastic", "hybrid", "classical")
 TASK_KINDS = ("forecast", "recall")
+#: What a metric's computation needs from the evaluation (see :class:`MetricSpec`).
+METRIC_NEEDS = ("predictions", "rollouts", "long_rollouts", "model", "trials")
+#: How ``dpbench compare`` gates a metric.
+METRIC_GATES = ("accuracy", "throughput", "none")
+#: The report table a metric appears in.
+METRIC_TABLES = ("accuracy", "vpt", "long_term", "cost", "none")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _SCALAR = (bool, int, float, str)
 
@@ -166,6 +188,12 @@ class DatasetSpec:
         extra: the ``pip install dpbench[extra]`` the generator needs, if any.
         positional: the parameter a bare first value sets, so that ``dysts:Lorenz`` means
             ``dysts:system=Lorenz`` (must be one of ``defaults``).
+        independent_trajectories: forecast only: ``generate(params, other_seed)`` with
+            ``params["length"]`` changed gives an independent trajectory of the same
+            system (a fresh initial condition): the harness then scores rollouts on such
+            trajectories (:attr:`dpbench.data.TaskData.fresh_series`). A generator can
+            veto it per instance with ``Trajectory.metadata["independent_trajectories"] = False``
+            (e.g. a non-stationary series). Needs a ``length`` parameter.
         plugin: name of the plugin that registered the spec (set by the registry).
     """
 
@@ -180,16 +208,66 @@ class DatasetSpec:
     version: str = "1"
     extra: str | None = None
     positional: str | None = None
+    independent_trajectories: bool = False
     plugin: str = ""
 
 
-def _check_common(spec: ModelSpec | DatasetSpec, what: str) -> None:
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric plugin: one named value with its title, direction and CI gate.
+
+    Attributes:
+        name: the key in ``TrialResult.metrics`` (lower case, digits, ``_``); a result key
+            ``name@qualifier`` (one metric at another setting, e.g. a threshold) belongs
+            to this spec too.
+        title: short column title with its unit, e.g. ``"VPT (LT)"`` (LT: Lyapunov times; the
+            terminal summary fits 120 columns).
+        description: one line: what it measures.
+        citation: the paper or equation it implements.
+        higher_is_better: direction; ``None`` for a descriptive value (never starred, never gated).
+        compute: see the module docstring (``None``: filled by another metric or the trial).
+        tasks: task kinds it applies to.
+        needs: what ``compute`` reads, from :data:`METRIC_NEEDS` (the harness skips a metric
+            whose needs the evaluation does not provide, e.g. long rollouts switched off).
+        tolerance: absolute floor of the CI gate's tolerance (``dpbench compare``).
+        gate: ``"accuracy"`` (per-seed means, tolerance rule), ``"throughput"`` (raw timing
+            samples, Mann–Whitney rule) or ``"none"``.
+        table: the report table that shows it, from :data:`METRIC_TABLES`.
+        order: column order within a table (lower first).
+        scope: ``"trial"`` (computed per trained model) or ``"run"`` (derived over trials).
+        plugin: name of the plugin that registered the spec (set by the registry).
+    """
+
+    name: str
+    title: str
+    description: str
+    citation: str
+    higher_is_better: bool | None
+    compute: Callable[..., Any] | str | None = None
+    tasks: tuple[str, ...] = TASK_KINDS
+    needs: tuple[str, ...] = ("predictions",)
+    tolerance: float = 0.0
+    gate: str = "accuracy"
+    table: str = "accuracy"
+    order: int = 100
+    scope: str = "trial"
+    plugin: str = ""
+
+
+def metric_base(key: str) -> str:
+    """The registered metric name of a result key: ``vpt_lyapunov@0.3`` → ``vpt_lyapunov``."""
+    return key.split("@", 1)[0]
+
+
+def _check_common(spec: ModelSpec | DatasetSpec | MetricSpec, what: str) -> None:
     if not isinstance(spec.name, str) or not _NAME.match(spec.name):
         raise SpecError(f"{what} name {spec.name!r} must match {_NAME.pattern}")
     for attr in ("description", "citation"):
         value = getattr(spec, attr)
         if not isinstance(value, str) or not value.strip() or "\n" in value.strip():
             raise SpecError(f"{what} {spec.name!r}: {attr} must be one non-empty line")
+    if isinstance(spec, MetricSpec):
+        return
     target = spec.factory if isinstance(spec, ModelSpec) else spec.generate
     if not (callable(target) or (isinstance(target, str) and ":" in target)):
         raise SpecError(f"{what} {spec.name!r}: factory must be callable or 'module:attr'")
@@ -229,7 +307,37 @@ def validate_dataset_spec(spec: Any) -> DatasetSpec:
         raise SpecError(f"dataset {spec.name!r}: undocumented parameters {sorted(undocumented)}")
     if spec.positional is not None and spec.positional not in spec.defaults:
         raise SpecError(f"dataset {spec.name!r}: positional {spec.positional!r} is not a parameter")
+    if spec.independent_trajectories and (spec.kind != "forecast" or "length" not in spec.defaults):
+        raise SpecError(f"dataset {spec.name!r}: independent_trajectories needs a forecast dataset with 'length'")
     lyap = spec.metadata.get("lyapunov_exponent")
     if lyap is not None and not (isinstance(lyap, (int, float)) and lyap > 0):
         raise SpecError(f"dataset {spec.name!r}: lyapunov_exponent must be a positive number")
+    return spec
+
+
+def validate_metric_spec(spec: Any) -> MetricSpec:
+    """Raise :class:`SpecError` unless ``spec`` is a well-formed :class:`MetricSpec`."""
+    if not isinstance(spec, MetricSpec):
+        raise SpecError(f"expected a MetricSpec, got {type(spec).__name__}")
+    _check_common(spec, "metric")
+    if "@" in spec.name or "-" in spec.name:
+        raise SpecError(f"metric {spec.name!r}: name may not contain '@' or '-'")
+    if not isinstance(spec.title, str) or not spec.title.strip():
+        raise SpecError(f"metric {spec.name!r}: title must be a non-empty string")
+    if spec.higher_is_better not in (True, False, None):
+        raise SpecError(f"metric {spec.name!r}: higher_is_better must be True, False or None")
+    target = spec.compute
+    if target is not None and not (callable(target) or (isinstance(target, str) and ":" in target)):
+        raise SpecError(f"metric {spec.name!r}: compute must be callable, 'module:attr' or None")
+    if not spec.tasks or any(t not in TASK_KINDS for t in spec.tasks):
+        raise SpecError(f"metric {spec.name!r}: tasks {spec.tasks!r} must be from {TASK_KINDS}")
+    if any(n not in METRIC_NEEDS for n in spec.needs):
+        raise SpecError(f"metric {spec.name!r}: needs {spec.needs!r} must be from {METRIC_NEEDS}")
+    for attr, valid in (("gate", METRIC_GATES), ("table", METRIC_TABLES), ("scope", ("trial", "run"))):
+        if getattr(spec, attr) not in valid:
+            raise SpecError(f"metric {spec.name!r}: {attr}={getattr(spec, attr)!r}; valid: {', '.join(valid)}")
+    if spec.gate != "none" and spec.higher_is_better is None:
+        raise SpecError(f"metric {spec.name!r}: a gated metric needs a direction (higher_is_better)")
+    if not (isinstance(spec.tolerance, (int, float)) and spec.tolerance >= 0):
+        raise SpecError(f"metric {spec.name!r}: tolerance must be a number >= 0")
     return spec

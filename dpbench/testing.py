@@ -355,3 +355,25 @@ def check_dataset_spec(spec: DatasetSpec, params: Mapping[str, Any] | None = Non
     else:
         _check_recall(f, raw, max_overlap)
     f.raise_if_any()
+
+
+class TrueSystemModel(torch.nn.Module):
+    """The true system as a forecast model: a yardstick for metrics on rollouts.
+
+    ``forward(x [B, T, D])`` takes the last state of each window (train-normalised units),
+    maps it to physical units with ``mean``/``std`` (``TaskData.metadata["train_mean"]``,
+    ``["train_std"]``), advances it by ``step`` (one sampling interval of the true
+    equations, ``[B, D] -> [B, D]`` in float64 numpy, e.g. ``substeps`` RK4 steps of
+    :func:`dpbench.datasets._common.rk4_step`) and returns it normalised as
+    ``[B, 1, D]`` float32. An independent trajectory of the system, scored like a model,
+    should come out near perfect on every long-term statistic."""
+
+    def __init__(self, step: Callable[[np.ndarray], np.ndarray], mean: Any, std: Any):
+        super().__init__()
+        self.step = step
+        self.mean, self.std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        state = x[:, -1].detach().double().cpu().numpy() * self.std + self.mean
+        nxt = (self.step(state) - self.mean) / self.std
+        return torch.as_tensor(nxt, dtype=torch.float32, device=x.device)[:, None]

@@ -181,11 +181,13 @@ def test_free_run_nrmse_follows_jaeger_and_haas(registry):
     task = prepare(registry.dataset("mackey-glass"), {"length": 1500}, 0, use_cache=False)
     model = _fitted(registry, "persistence", task)
     got = E.free_run_nrmse(model, task, 84, 10, "cpu")
-    pred, truth = E.rollout(model, task, 84, 10, "cpu")
+    from dpbench.rollout import closed_loop
+
+    pred, truth = closed_loop(model, task.test_series, 32, task.target_index, 84, 10, "cpu")
     assert torch.allclose(pred, task.test_series[torch.linspace(0, len(task.test_series) - 32 - 84, 10).round().long()
                                                  + 31][:, None, :].expand_as(pred))
     assert got == pytest.approx(float(((pred[:, -1] - truth[:, -1]) ** 2).mean().sqrt()))
-    metrics, _, _ = E.forecast_metrics(model, task, EvalConfig(rollout_steps=20, rollout_starts=2), "cpu")
+    metrics, _, _ = E.evaluate(model, task, EvalConfig(rollout_steps=20, rollout_starts=2), "cpu", registry)
     assert metrics["nrmse84"] == pytest.approx(E.free_run_nrmse(model, task, 84, E.FREE_RUN_STARTS, "cpu"))
 
 

@@ -46,7 +46,7 @@ class ParentOnlyPlugin:
 SUITE = {
     "name": "exec", "seeds": 2,
     "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "param_budget": 600},
-    "eval": {"rollout_steps": 12, "rollout_starts": 2, "timing_repeats": 1},
+    "eval": {"rollout_steps": 12, "rollout_starts": 2, "timing_repeats": 1, "vpt_cap_lyapunov": 1, "long_lyapunov_times": 5, "long_steps": 50},
     "block": [
         {"name": "f", "models": ["gru", "affine-test"], "datasets": ["lorenz:length=300,window=8"]},
         {"name": "r", "models": ["rnn"], "datasets": ["copy:lag=2,symbols=2,n_train=16,n_val=8,n_test=8"]},
@@ -102,7 +102,8 @@ def test_jobs_two_matches_a_sequential_run(reg, sequential, tmp_path):
 def tiny_trials(n):
     cfg = TrainConfig(steps=60, batch_size=8, eval_every=100, param_budget=600)
     return [Trial("gru", {}, "lorenz", {"length": 300, "window": 8}, s, "cpu", cfg,
-                  EvalConfig(rollout_steps=12, rollout_starts=2, timing_repeats=1)) for s in range(n)]
+                  EvalConfig(rollout_steps=12, rollout_starts=2, timing_repeats=1,
+                             vpt_cap_lyapunov=1, long_lyapunov_times=5, long_steps=50)) for s in range(n)]
 
 
 def test_closing_the_process_executor_early_stops_its_workers(reg):

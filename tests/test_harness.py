@@ -65,7 +65,8 @@ def reg():
 def trial(model, dataset, dparams=None, seed=0, steps=20, **train):
     return Trial(model, {}, dataset, dparams or {}, seed, "cpu",
                  TrainConfig(steps=steps, batch_size=16, eval_every=10, param_budget=1500, **train),
-                 EvalConfig(rollout_steps=100, rollout_starts=3, timing_repeats=2))
+                 EvalConfig(rollout_steps=100, rollout_starts=3, timing_repeats=2,
+                            vpt_cap_lyapunov=1, long_lyapunov_times=5, long_steps=50))
 
 
 def test_closed_loop_rollout_of_an_exact_model_never_leaves_the_truth(reg):
@@ -105,7 +106,7 @@ def test_same_seed_same_numbers_on_cpu(reg):
 SUITE = {
     "name": "t", "seeds": 2,
     "train": {"steps": 10, "batch_size": 8, "eval_every": 5, "param_budget": 800},
-    "eval": {"rollout_steps": 20, "rollout_starts": 2, "timing_repeats": 2},
+    "eval": {"rollout_steps": 20, "rollout_starts": 2, "timing_repeats": 2, "vpt_cap_lyapunov": 1, "long_lyapunov_times": 5, "long_steps": 50},
     "block": [
         {"name": "f", "models": ["rnn"], "datasets": ["lorenz:length=300,window=8"]},
         {"name": "r", "models": ["gru"], "datasets": ["copy:lag=[2,4],symbols=2,n_train=16,n_val=8,n_test=8"]},
@@ -135,7 +136,8 @@ def test_run_writes_tidy_csv_and_json_with_environment(reg, tmp_path):
 
 
 def test_blocks_with_the_same_dataset_are_separate_comparisons():
-    from dpbench.harness.summary import derived_metrics, summary_rows
+    from dpbench.metrics import derived_metrics
+    from dpbench.report.summary import summary_rows
     from dpbench.results import TrialResult
 
     def t(block, lag, acc, seed=0):
@@ -143,7 +145,7 @@ def test_blocks_with_the_same_dataset_are_separate_comparisons():
                            metrics={"accuracy": acc, "cross_entropy": 1.0})
 
     trials = [t("a", 5, 1.0), t("a", 10, 0.95), t("b", 5, 0.2), t("b", 10, 0.1)]
-    derived = {d["block"]: d["value"] for d in derived_metrics(trials)}
+    derived = {d["block"]: d["value"] for d in derived_metrics(trials, load_registry())}
     assert derived == {"a": 10.0, "b": 0.0}  # mixing the blocks would give 0.0 for both
     _, rows = summary_rows(trials)["recall"]
     assert len(rows) == 4 and all(r[3] == "1" for r in rows)

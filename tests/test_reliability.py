@@ -67,7 +67,7 @@ def reg():
 
 def _suite(models, datasets="lorenz:length=300,window=8", seeds=1):
     return parse_suite({"seeds": seeds, "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "param_budget": 500},
-                        "eval": {"rollout_steps": 10, "rollout_starts": 2, "timing_repeats": 1},
+                        "eval": {"rollout_steps": 10, "rollout_starts": 2, "timing_repeats": 1, "vpt_cap_lyapunov": 1, "long_lyapunov_times": 5, "long_steps": 50},
                         "block": [{"models": models, "datasets": [datasets]}]}, "test")
 
 
@@ -102,6 +102,9 @@ eval_every = 20
 param_budget = 600
 [eval]
 rollout_steps = 10
+vpt_cap_lyapunov = 1
+long_lyapunov_times = 5
+long_steps = 50
 rollout_starts = 2
 timing_repeats = 1
 [[block]]

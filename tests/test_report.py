@@ -23,7 +23,8 @@ from dpbench.results import TrialResult
 SUITE = {
     "name": "report-fixture", "seeds": 1,
     "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "param_budget": 600},
-    "eval": {"rollout_steps": 20, "rollout_starts": 2, "timing_repeats": 2, "gradient_sensitivity": True},
+    "eval": {"rollout_steps": 20, "rollout_starts": 2, "timing_repeats": 2, "gradient_sensitivity": True,
+             "vpt_cap_lyapunov": 1, "long_lyapunov_times": 5, "long_steps": 50},
     "block": [
         {"name": "f", "models": ["rnn", "lstm"], "datasets": ["lorenz:length=300,window=8"]},
         {"name": "r", "models": ["rnn", "lstm"], "datasets": ["copy:lag=[2,4],symbols=2,n_train=16,n_val=8,n_test=8"]},
@@ -81,7 +82,7 @@ def test_accuracy_table_has_every_cell_and_marks_the_best(run_dir):
     from dpbench.results import load_results, trials_of
 
     trials = trials_of(load_results(run_dir))
-    headers, rows = T.accuracy_table(trials, T.RECALL_METRICS)
+    headers, rows = T.metric_table(trials, "recall", "accuracy")
     assert headers[:4] == ["dataset", "model", "device", "seeds"]
     assert len(rows) == 4 and all(r[3] == "1" for r in rows)  # 2 lags x 2 models, 1 seed each
     col = headers.index("accuracy")
@@ -100,9 +101,9 @@ def fake(model: str, seed: int, metrics: dict, status: str = "ok", dataset: str 
 def test_best_is_direction_aware_and_speedup_is_relative_to_lstm():
     trials = [fake("lstm", s, {"nrmse_1step": 0.5, "vpt_lyapunov": 1.0, "train_seq_per_s": 100.0 + s}) for s in (0, 1)]
     trials += [fake("gru", s, {"nrmse_1step": 0.3, "vpt_lyapunov": 0.5, "train_seq_per_s": 300.0 + s}) for s in (0, 1)]
-    headers, rows = T.accuracy_table(trials, T.FORECAST_METRICS)
+    headers, rows = T.metric_table(trials, "forecast", "accuracy")
     by_model = {r[1]: r for r in rows}
-    nrmse, vpt = headers.index("NRMSE 1-step"), headers.index("VPT (Lyapunov times)")
+    nrmse, vpt = headers.index("NRMSE 1-step"), headers.index("VPT (LT)")
     assert T.BEST_MARK in by_model["gru"][nrmse] and T.BEST_MARK not in by_model["lstm"][nrmse]
     assert T.BEST_MARK in by_model["lstm"][vpt] and T.BEST_MARK not in by_model["gru"][vpt]
     cost = T.cost_by_model(trials)

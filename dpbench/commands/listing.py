@@ -32,8 +32,14 @@ def listing(args: argparse.Namespace) -> int:
          "metadata": {k: _jsonable(v) for k, v in s.metadata.items()}, "extra": s.extra}
         for s in reg.datasets.values()
     ]
+    metrics = [
+        {"name": s.name, "title": s.title, "plugin": s.plugin, "description": s.description,
+         "citation": s.citation, "higher_is_better": s.higher_is_better, "tasks": list(s.tasks),
+         "needs": list(s.needs), "gate": s.gate, "tolerance": s.tolerance, "table": s.table, "scope": s.scope}
+        for s in sorted(reg.metrics.values(), key=lambda s: (s.table, s.order, s.name))
+    ]
     if args.json:
-        print(json.dumps({"models": models, "datasets": datasets}, indent=2, default=str))
+        print(json.dumps({"models": models, "datasets": datasets, "metrics": metrics}, indent=2, default=str))
         return 0
     from tabulate import tabulate
 
@@ -44,6 +50,11 @@ def listing(args: argparse.Namespace) -> int:
                    headers=["dataset", "kind", "plugin", "needs", "description"]))
     if any(x["extra"] for x in models + datasets):
         print("\nneeds: install the extra first, e.g. pip install 'dpbench[real]'")
+    print()
+    direction = {True: "higher", False: "lower", None: "-"}
+    print(tabulate([[m["name"], ",".join(m["tasks"]), direction[m["higher_is_better"]], m["gate"], m["plugin"],
+                     m["description"]] for m in metrics],
+                   headers=["metric", "tasks", "better", "gate", "plugin", "description"]))
     return 0
 
 
@@ -66,7 +77,7 @@ def plugins(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("list", help="list registered models and datasets")
+    p = sub.add_parser("list", help="list registered models, datasets and metrics")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=listing)
     p = sub.add_parser("plugins", help="list loaded plugins, their versions, hooks and errors")

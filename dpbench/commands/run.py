@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from dpbench.harness.executors import make_executor
     from dpbench.harness.runner import load_run_config, run_suite
     from dpbench.harness.suite import load_suite, override, scale_budget, suite_from_dict
-    from dpbench.harness.summary import failures
+    from dpbench.report.summary import failures
     from dpbench.plugins import get_registry
 
     if args.threads:

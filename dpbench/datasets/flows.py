@@ -16,7 +16,9 @@ Rössler: dx/dt = −y − z, dy/dt = x + a y, dz/dt = b + z(x − c), a = b = 0
 (Sprott 2003, table A.1).
 
 Protocol: a random initial condition near the attractor (from the seed), a discarded
-transient of ``transient`` time units, then ``length`` samples; integration by scipy's
+transient of ``transient`` time units, then ``length`` samples (another seed gives an
+independent trajectory: both specs set ``independent_trajectories``, except Lorenz with
+``drift``, which is not stationary); integration by scipy's
 DOP853 with rtol=atol=1e-10 (checked against a fine-step RK4 reference in the tests).
 """
 from __future__ import annotations
@@ -101,6 +103,8 @@ def generate_lorenz(params: dict[str, Any], seed: int) -> Trajectory:
     rho_t = rho if callable(rho) else (lambda t: rho)
     rho_samples = np.array([rho_t(k * dt) for k in range(length)])
     meta = system_metadata(params, LORENZ_REFERENCE, dt)
+    # a drifting series is not stationary: fresh trajectories would not share its statistics
+    meta["independent_trajectories"] = not drift
     return Trajectory(values=values, columns=["x", "y", "z"], metadata={**meta, "rho": rho_samples})
 
 
@@ -133,6 +137,7 @@ LORENZ = DatasetSpec(
     },
     metadata={"dt": 0.025, "lyapunov_exponent": 0.906, "equations": "Lorenz 1963",
               "parameters": LORENZ_REFERENCE},
+    independent_trajectories=True,
 )
 
 ROSSLER = DatasetSpec(
@@ -145,6 +150,7 @@ ROSSLER = DatasetSpec(
                 "c": "Rossler parameter c"},
     metadata={"dt": 0.1, "lyapunov_exponent": 0.0714, "equations": "Rossler 1976",
               "parameters": ROSSLER_REFERENCE},
+    independent_trajectories=True,
 )
 
 

@@ -90,6 +90,7 @@ def dpbench_register_datasets(register) -> None:
         metadata={"dt": 1.0, "lyapunov_exponent": math.log(2.0), "parameters": {"r": 4.0},
                   "equations": "x_{t+1} = r x_t (1 - x_t) (May 1976)",
                   "lyapunov_note": "exact ln 2 at r = 4 only"},
+        independent_trajectories=True,
     ))
     register(DatasetSpec(
         name="henon", kind="forecast",
@@ -101,4 +102,5 @@ def dpbench_register_datasets(register) -> None:
         metadata={"dt": 1.0, "lyapunov_exponent": 0.419, "parameters": {"a": 1.4, "b": 0.3},
                   "equations": "x' = 1 - a x^2 + y, y' = b x (Henon 1976)",
                   "lyapunov_note": "for the default a, b only"},
+        independent_trajectories=True,
     ))

@@ -39,9 +39,8 @@ def _init_worker(specs_blob: bytes, threads: int, third_party: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
     registry = load_registry(disable_third_party=not third_party)
-    models, datasets = pickle.loads(specs_blob)
-    registry.models.update(models)
-    registry.datasets.update(datasets)
+    for attr, table in pickle.loads(specs_blob).items():
+        getattr(registry, attr).update(table)
     _WORKER_REGISTRY = registry
 
 
@@ -54,7 +53,7 @@ def _work(trial: Trial, timeout: float | None) -> tuple[TrialResult, dict[str, A
 
 
 def specs_blob(registry: Registry) -> bytes:
-    """The parent's models and datasets that pickle (by reference: their plugin modules
+    """The parent's models, datasets and metrics that pickle (by reference: their plugin modules
     must be importable in the worker). The others, e.g. specs whose factory is a closure,
     come from the worker's own :func:`load_registry`."""
     def picklable(table: dict) -> dict:
@@ -66,7 +65,7 @@ def specs_blob(registry: Registry) -> bytes:
                 continue
             out[name] = spec
         return out
-    return pickle.dumps((picklable(registry.models), picklable(registry.datasets)))
+    return pickle.dumps({attr: picklable(getattr(registry, attr)) for attr in ("models", "datasets", "metrics")})
 
 
 class ProcessExecutor:

@@ -1,18 +1,24 @@
-"""Scoring a trained model on the test split: accuracy metrics, closed-loop rollouts,
-inference throughput, diagnostics and gradient sensitivity."""
+"""Scoring a trained model: the registered metrics (:func:`evaluate`) on the test split,
+closed-loop rollouts on independent test trajectories, long autonomous rollouts with a
+Benettin twin, inference throughput, diagnostics and gradient sensitivity."""
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from dpbench import metrics as M
 from dpbench.data import TaskData
 from dpbench.harness.suite import EvalConfig
 from dpbench.harness.timing import timed
-from dpbench.rollout import closed_loop
+from dpbench.metrics._forecast import FREE_RUN_STARTS, free_run_nrmse  # noqa: F401  (re-exported)
+from dpbench.plugins import Registry
+from dpbench.rollout import TWIN_TRANSIENT, feed_back  # noqa: F401  (TWIN_TRANSIENT re-exported)
+from dpbench.specs import MetricSpec, resolve
 
 
 @torch.no_grad()
@@ -22,73 +28,200 @@ def predict(model: nn.Module, x: torch.Tensor, device: str, batch_size: int) -> 
     return torch.cat(outs) if outs else torch.empty(0)
 
 
-def rollout(model: nn.Module, task: TaskData, steps: int, starts: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Closed-loop forecasts from evenly spaced starts in the test series
-    (:func:`dpbench.rollout.closed_loop`). Returns ``(pred, truth)``, each ``[S, steps, D_out]``."""
+class ContractError(RuntimeError):
+    """A plugin's model or metrics broke the documented contract."""
+
+
+@dataclass
+class Rollouts:
+    """Closed-loop forecasts ``pred`` and their ``truth`` ``[S, H, D_out]``; ``independent``:
+    from non-overlapping starts in independent test trajectories (else from the test split)."""
+
+    pred: torch.Tensor
+    truth: torch.Tensor
+    independent: bool
+    windows: torch.Tensor  # the starting windows [S, T, D_in]
+
+
+@dataclass
+class LongRollouts:
+    """Long autonomous rollouts ``pred [S, L, D_out]`` (numpy), the reference trajectory of
+    the true system ``reference [L_ref, D_out]`` from another initial condition, and the
+    Benettin sums ``log_growth [S]`` of a twin rollout over ``time`` time units."""
+
+    pred: np.ndarray
+    reference: np.ndarray
+    log_growth: np.ndarray
+    time: float
+    dt: float
+
+
+#: fresh-trajectory index of the long reference (test trajectories use 0, 1, ...)
+REFERENCE_INDEX = 1_000_000
+TWIN_DELTA = 1e-3
+
+
+def vpt_steps(task: TaskData, cfg: EvalConfig) -> int:
+    """Rollout length: ``rollout_steps``, raised to the VPT cap of ``vpt_cap_lyapunov``
+    Lyapunov times when λ is known."""
+    lyap, dt = task.lyapunov_exponent, task.dt
+    steps = int(cfg.rollout_steps)
+    if lyap and dt:
+        steps = max(steps, int(math.ceil(cfg.vpt_cap_lyapunov / (lyap * dt))))
+    return steps
+
+
+def rollout_segments(task: TaskData, cfg: EvalConfig) -> tuple[torch.Tensor, int, bool]:
+    """Non-overlapping ``[window + steps]`` segments ``[S, window + steps, D_in]`` for the
+    closed-loop rollouts, the rollout length, and whether they are independent trajectories.
+
+    With ``task.fresh_series``: ``rollout_starts`` segments spread over
+    ``test_trajectories`` fresh trajectories, each laid end to end. Otherwise evenly
+    spaced (possibly overlapping) starts in the test split."""
     window = int(task.train.x.shape[1])
-    return closed_loop(model, task.test_series, window, task.target_index, steps, starts, device)
+    if task.fresh_series is not None:
+        steps = vpt_steps(task, cfg)
+        seg = window + steps
+        n_traj = min(cfg.test_trajectories, cfg.rollout_starts)
+        per = int(math.ceil(cfg.rollout_starts / n_traj))
+        parts = []
+        for i in range(n_traj):
+            series = task.fresh_series(i, per * seg)
+            parts += [series[j * seg:(j + 1) * seg] for j in range(per)]
+        return torch.stack(parts[:cfg.rollout_starts]), steps, True
+    series = task.test_series
+    steps = min(cfg.rollout_steps, series.shape[0] - window)
+    if steps <= 0:
+        raise ValueError("test series too short for a rollout")
+    first = torch.linspace(0, series.shape[0] - window - steps, cfg.rollout_starts).round().long().unique()
+    return series[first[:, None] + torch.arange(window + steps)], steps, False
 
 
-def forecast_metrics(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str) -> tuple[dict, dict, dict]:
-    """One-step NRMSE, rollout NRMSE and (when λ is known) VPT in Lyapunov times.
+def rollout(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str) -> Rollouts:
+    """Closed-loop forecasts on :func:`rollout_segments`; exogenous columns take their true values."""
+    segments, steps, independent = rollout_segments(task, cfg)
+    window = int(task.train.x.shape[1])
+    windows, future = segments[:, :window], segments[:, window:]
+    pred, _, _ = feed_back(model, windows, steps, task.target_index, device, driver=future)
+    return Rollouts(pred, future[..., task.target_index], independent, windows)
 
-    Returns ``(metrics, samples, example)``; ``example`` holds the first rollout's
-    ``pred`` and ``truth`` ``[steps, D_out]`` for forecast-vs-truth plots."""
-    pred = predict(model, task.test.x, device, cfg.eval_batch_size)
-    out = {"nrmse_1step": M.nrmse(pred[:, :1], task.test.y[:, :1])}
-    if task.output_steps > 1:
-        out["nrmse_horizon"] = M.nrmse(pred, task.test.y)
-    samples: dict[str, list[float]] = {}
-    roll, truth = rollout(model, task, cfg.rollout_steps, cfg.rollout_starts, device)
-    out["nrmse_rollout"] = M.nrmse(roll, truth)
-    out["rollout_steps"] = float(roll.shape[1])
+
+def long_steps(task: TaskData, cfg: EvalConfig) -> int:
+    """Length of the long rollouts: ``long_lyapunov_times / (λ dt)`` steps but at least
+    ``long_steps`` (maps reach 100 Lyapunov times in a few hundred steps, too few for a
+    spectrum), or ``long_steps`` when λ is unknown."""
     lyap, dt = task.lyapunov_exponent, task.dt
     if lyap and dt:
-        # data are normalised by the train std, so σ_d = 1 in these coordinates
-        err = M.normalised_error(roll.double(), truth.double(), torch.ones(truth.shape[-1], dtype=torch.float64))
-        vpt = M.vpt_lyapunov_times(err, cfg.vpt_threshold, dt, lyap)
-        out["vpt_lyapunov"] = float(vpt.mean())
-        out["rollout_lyapunov_times"] = float(roll.shape[1] * dt * lyap)
-        samples["vpt_lyapunov"] = vpt.tolist()
-    free = task.metadata.get("free_run_steps")
-    if free:
-        out[f"nrmse{int(free)}"] = free_run_nrmse(model, task, int(free), FREE_RUN_STARTS, device)
-    return out, samples, {"pred": roll[0], "truth": truth[0]}
+        return max(int(math.ceil(cfg.long_lyapunov_times / (lyap * dt))), int(cfg.long_steps))
+    return int(cfg.long_steps)
 
 
-#: starts of :func:`free_run_nrmse` (Jaeger & Haas 2004 average 100 independent runs)
-FREE_RUN_STARTS = 50
+def long_rollouts_available(task: TaskData, cfg: EvalConfig) -> bool:
+    """Long-term statistics need fresh trajectories (for the reference) and no exogenous input."""
+    return (task.kind == "forecast" and task.fresh_series is not None and cfg.long_lyapunov_times > 0
+            and len(task.target_index) == task.input_size)
 
 
-def free_run_nrmse(model: nn.Module, task: TaskData, steps: int, starts: int, device: str) -> float:
-    """NRMSE at the end of a free run: Jaeger & Haas 2004 (Science 304:78) NRMSE84 for
-    ``steps = 84``. From ``starts`` evenly spaced test windows (teacher forcing over the
-    window), the model runs closed-loop for ``steps`` steps; then
-    ``sqrt(mean_s (ŷ_s(steps) − y_s(steps))² / σ²)`` with σ² the variance of the training
-    series, which is 1 in dpbench's train-normalised units (Jaeger & Haas normalise by the
-    variance of the original signal). Averaged over the predicted components."""
-    window = int(task.train.x.shape[1])
-    pred, truth = closed_loop(model, task.test_series, window, task.target_index, steps, starts, device)
-    if pred.shape[1] < steps:
-        raise ValueError(f"test series too short for a {steps}-step free run")
-    err = (pred[:, -1].double() - truth[:, -1].double()) ** 2  # variance 1: train-normalised
-    return float(err.mean().sqrt())
+def rollouts_with_long(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str
+                       ) -> tuple[Rollouts, LongRollouts]:
+    """One batched closed-loop pass from every start of :func:`rollout_segments` (the first
+    ``long_starts`` with a Benettin twin) for ``max(VPT length, long length)`` steps: its
+    first steps are the VPT rollouts, the first :func:`long_steps` steps of the first
+    ``long_starts`` starts the long rollouts, compared with a reference trajectory as long (fresh index
+    :data:`REFERENCE_INDEX`). Needs :func:`long_rollouts_available`."""
+    segments, steps, independent = rollout_segments(task, cfg)
+    window, long = int(task.train.x.shape[1]), long_steps(task, cfg)
+    windows, future = segments[:, :window], segments[:, window:]
+    n = min(cfg.long_starts, len(windows))
+    pred, growth, counted = feed_back(model, windows, max(steps, long), task.target_index, device,
+                                        delta=TWIN_DELTA, twins=n)
+    short = Rollouts(pred[:, :steps], future[..., task.target_index], independent, windows)
+    reference = task.fresh_series(REFERENCE_INDEX, long)[..., task.target_index]
+    dt = float(task.dt or 1.0)
+    return short, LongRollouts(pred[:n, :long].double().numpy(), reference.double().numpy(),
+                               growth[:n], counted * dt, dt)
 
 
-def recall_metrics(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str) -> dict:
-    """Accuracy, loss, and the task's trivial baseline.
+class EvalContext:
+    """What a metric's ``compute(ctx)`` reads (see :class:`dpbench.specs.MetricSpec`).
 
-    For regression recall tasks an answer counts as recalled when its absolute error is
-    at most ``tolerance``: the dataset's ``metadata["tolerance"]``, else a tenth of the
-    memoryless baseline's RMS error (0.1·sqrt(baseline MSE); 0.041 for adding)."""
-    pred = predict(model, task.test.x, device, cfg.eval_batch_size)
-    tol = task.metadata.get("tolerance")
-    if tol is None and task.loss == "mse" and task.baseline:
-        tol = 0.1 * float(task.baseline) ** 0.5
-    out = M.recall_scores(pred, task.test.y, task.test.mask, task.loss, tol)
-    if task.baseline is not None:
-        out["baseline_" + ("cross_entropy" if task.loss == "ce" else "mse")] = float(task.baseline)
+    ``model``, ``task`` (:class:`~dpbench.data.TaskData`), ``config``
+    (:class:`~dpbench.harness.suite.EvalConfig`), ``device``; computed on first use and
+    shared by all metrics: ``predictions`` ``[n, T_out, D_out]`` (test windows),
+    ``rollouts`` (:class:`Rollouts`), ``long_rollouts`` (:class:`LongRollouts`).
+    ``samples`` collects raw per-rollout values (``TrialResult.samples``)."""
+
+    def __init__(self, model: nn.Module, task: TaskData, config: EvalConfig, device: str):
+        self.model, self.task, self.config, self.device = model, task, config, device
+        self.samples: dict[str, list[float]] = {}
+
+    def provides(self, need: str) -> bool:
+        """Whether this evaluation can give ``need`` (one of ``METRIC_NEEDS``)."""
+        if need in ("predictions", "model"):
+            return True
+        if need == "rollouts":
+            return self.task.kind == "forecast"
+        if need == "long_rollouts":
+            return long_rollouts_available(self.task, self.config)
+        return False
+
+    @cached_property
+    def predictions(self) -> torch.Tensor:
+        return predict(self.model, self.task.test.x, self.device, self.config.eval_batch_size)
+
+    @cached_property
+    def _both(self) -> tuple[Rollouts, LongRollouts]:
+        return rollouts_with_long(self.model, self.task, self.config, self.device)
+
+    @cached_property
+    def rollouts(self) -> Rollouts:
+        if self.provides("long_rollouts"):  # one pass gives both (the VPT rollouts are its start)
+            return self._both[0]
+        return rollout(self.model, self.task, self.config, self.device)
+
+    @cached_property
+    def long_rollouts(self) -> LongRollouts:
+        return self._both[1]
+
+    def example(self) -> dict[str, torch.Tensor]:
+        """The first rollout and its truth (and the first long rollout and the reference),
+        for the forecast and attractor figures; only what was computed."""
+        out: dict[str, torch.Tensor] = {}
+        if "rollouts" in self.__dict__:
+            out.update(pred=self.rollouts.pred[0], truth=self.rollouts.truth[0])
+        if "long_rollouts" in self.__dict__:
+            lr = self.long_rollouts
+            out.update(long_pred=torch.as_tensor(lr.pred[0], dtype=torch.float32),
+                       long_truth=torch.as_tensor(lr.reference, dtype=torch.float32),
+                       dt=torch.tensor(lr.dt))
+        return out
+
+
+def _values(spec: MetricSpec, value: Any, registry: Registry) -> dict[str, float]:
+    """A metric's output as ``{key: float}``; keys must be registered metrics."""
+    where = f"metric {spec.name!r} (plugin {spec.plugin!r})"
+    items = value.items() if isinstance(value, dict) else [(spec.name, value)]
+    out = {}
+    for key, v in items:
+        if not isinstance(key, str) or registry.metric(key) is None:
+            raise ContractError(f"{where} returned {key!r}, which is not a registered metric")
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise ContractError(f"{where}: value {key}={v!r} is not a number")
+        out[key] = float(v)
     return out
+
+
+def evaluate(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str,
+             registry: Registry) -> tuple[dict[str, float], dict[str, list[float]], dict[str, torch.Tensor]]:
+    """Every registered trial-scope metric of ``task.kind`` whose needs this evaluation
+    provides. Returns ``(metrics, samples, example)`` (:meth:`EvalContext.example`)."""
+    ctx = EvalContext(model, task, cfg, device)
+    out: dict[str, float] = {}
+    for spec in registry.metrics_where(scope="trial", tasks=task.kind):
+        if spec.compute is None or not all(ctx.provides(n) for n in spec.needs):
+            continue
+        out.update(_values(spec, resolve(spec.compute)(ctx), registry))
+    return out, ctx.samples, ctx.example()
 
 
 def inference_throughput(model: nn.Module, task: TaskData, batch_size: int, repeats: int, device: str) -> list[float]:

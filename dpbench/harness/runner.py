@@ -15,7 +15,7 @@ from dpbench.calibration import calibrate
 from dpbench.environment import busy_warning, environment, load_average
 from dpbench.harness.progress import Progress
 from dpbench.harness.suite import Suite, Trial, expand_trials, identical_groups
-from dpbench.harness.summary import derived_metrics
+from dpbench.metrics import derived_metrics
 from dpbench.harness.executors import Executor, LocalExecutor
 from dpbench.params import UsageError
 from dpbench.plugins import Registry
@@ -190,13 +190,13 @@ def run_suite(suite: Suite, registry: Registry, out: str | None = None, force: b
         run_trials(trials, registry, run_dir, writer, timeout, quiet, executor, extra_metrics=extra)
     except KeyboardInterrupt:
         writer.reload()
-        writer.derived = derived_metrics(writer.trials)
+        writer.derived = derived_metrics(writer.trials, registry)
         writer.environment["load_end"] = load_average()
         writer.write()
         print(f"\ndpbench: interrupted; finished trials are saved. Resume with: dpbench run --resume {run_dir}",
               file=sys.stderr)
         raise
-    writer.derived = derived_metrics(writer.trials)
+    writer.derived = derived_metrics(writer.trials, registry)
     writer.environment["load_end"] = load_average()
     writer.write()
     return run_dir, writer, notes

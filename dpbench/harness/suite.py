@@ -56,7 +56,17 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """How trained models are scored."""
+    """How trained models are scored.
+
+    Closed-loop rollouts (``rollout_starts`` of them) start from non-overlapping windows
+    of ``test_trajectories`` independent test trajectories when the dataset provides them
+    (else from evenly spaced, possibly overlapping, starts in the test split) and last
+    ``max(rollout_steps, vpt_cap_lyapunov / (λ dt))`` steps when λ is known: the VPT cap.
+    ``vpt_thresholds`` (comma-separated) adds VPT at other ε. Long-term statistics use
+    ``long_starts`` rollouts of ``long_lyapunov_times / (λ dt)`` steps, at least
+    ``long_steps`` (``long_steps`` when λ is unknown; ``long_lyapunov_times = 0`` switches
+    them off) against a reference trajectory as long.
+    """
 
     rollout_steps: int = 200
     rollout_starts: int = 8
@@ -65,6 +75,13 @@ class EvalConfig:
     eval_batch_size: int = 256
     save_diagnostics: int = 0
     gradient_sensitivity: bool = False
+    vpt_thresholds: str = "0.3,0.5"
+    vpt_cap_lyapunov: float = 15.0
+    test_trajectories: int = 4
+    bootstrap_resamples: int = 1000
+    long_lyapunov_times: float = 100.0
+    long_steps: int = 1000
+    long_starts: int = 4
 
 
 #: TrainConfig settings a search space may tune (model hyper-parameters are the others)
@@ -268,6 +285,8 @@ def _config(cls, table: Any, base, where: str):
     unknown = sorted(set(table) - set(valid))
     if unknown:
         raise UsageError(f"{where}: unknown key {unknown[0]!r}; valid: {', '.join(valid)}")
+    table = {k: (",".join(str(x) for x in v) if isinstance(v, list) and isinstance(valid.get(k), str) else v)
+             for k, v in table.items()}
     values = {k: coerce(k, v, valid[k], where) for k, v in table.items()}
     cfg = replace(base, **values)
     _check_config(cfg, where)
@@ -292,9 +311,17 @@ def _check_config(cfg, where: str) -> None:
         if not 0 <= cfg.warmup < 1:
             raise UsageError(f"{where}: warmup={cfg.warmup} must be a fraction of steps in [0, 1)")
     if isinstance(cfg, EvalConfig):
-        for key in ("rollout_steps", "rollout_starts", "timing_repeats", "eval_batch_size"):
+        for key in ("rollout_steps", "rollout_starts", "timing_repeats", "eval_batch_size",
+                    "test_trajectories", "long_starts", "bootstrap_resamples"):
             if getattr(cfg, key) < 1:
                 raise UsageError(f"{where}: {key} must be >= 1")
+        try:
+            eps = [float(x) for x in cfg.vpt_thresholds.split(",") if x.strip()]
+        except ValueError:
+            eps = [-1.0]
+        if not all(e > 0 for e in eps):
+            raise UsageError(f"{where}: vpt_thresholds={cfg.vpt_thresholds!r}; valid: positive numbers "
+                             "joined by ',', e.g. \"0.3,0.5\"")
 
 
 def _str_list(value: Any, where: str) -> tuple[str, ...]:

@@ -25,8 +25,7 @@ from dpbench.results import TrialResult
 from dpbench.specs import ModelSpec, owner, resolve
 
 
-class ContractError(RuntimeError):
-    """A plugin's model or metrics broke the documented contract."""
+ContractError = E.ContractError  # a plugin's model or metrics broke the documented contract
 
 
 @contextmanager
@@ -104,10 +103,10 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float,
     """Run ``trial``; exceptions propagate (the runner classifies them).
 
     ``artifacts``, when given, receives ``"rollout"`` (forecast: the first closed-loop
-    test rollout and its truth) and ``"diagnostics"`` (the first K test samples) for the
-    runner to save. A tuning trial (``trial.tuning`` set) trains with the test split
-    sealed, reports each validation loss to its Optuna trial and returns the validation
-    and budget figures only.
+    test rollout and its truth, and the first long rollout and the reference trajectory) and
+    ``"diagnostics"`` (the first K test samples) for the runner to save. A tuning trial
+    (``trial.tuning`` set) trains with the test split sealed, reports each validation loss to
+    its Optuna trial and returns the validation and budget figures only.
     """
     spec, dspec = registry.model(trial.model), registry.dataset(trial.dataset)
     (cfg, model_params), ecfg, device = trial.effective(), trial.eval, trial.device
@@ -141,13 +140,10 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float,
         step_memory = math.nan if cuda else training_step_memory_mb(model, task, cfg)
         result = train(model, task, cfg, trial.seed, device, on_progress, eval_batch_size=ecfg.eval_batch_size)
     samples: dict[str, list[float]] = {"train_seq_per_s": result.train_seq_per_s, **curve_samples(result)}
-    if task.kind == "forecast":
-        metrics, extra_samples, example = E.forecast_metrics(model, task, ecfg, device)
-        samples.update(extra_samples)
-        if artifacts is not None:
-            artifacts["rollout"] = example
-    else:
-        metrics = E.recall_metrics(model, task, ecfg, device)
+    metrics, extra_samples, example = E.evaluate(model, task, ecfg, device, registry)
+    samples.update(extra_samples)
+    if artifacts is not None and example:
+        artifacts["rollout"] = example
     infer = E.inference_throughput(model, task, cfg.batch_size, ecfg.timing_repeats, device)
     samples["infer_seq_per_s"] = infer
     own: dict[str, float] = {}

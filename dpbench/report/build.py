@@ -116,14 +116,16 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
         w.term += ["", verdicts]
         figures += verdict_figs
 
-    forecast = T.accuracy_table(trials, T.FORECAST_METRICS)
-    recall = T.accuracy_table(trials, T.RECALL_METRICS)
+    forecast = T.metric_table(trials, "forecast", "accuracy")
+    recall = T.metric_table(trials, "recall", "accuracy")
     if forecast or recall:
         w.section("Accuracy", "Mean ± std over seeds; ★ marks the best model per dataset and device. "
-                  "VPT: valid prediction time of closed-loop rollouts in Lyapunov times. Steps, sequences "
-                  "seen and wall time are the optimisation effort of the final trials (tuning excluded). "
+                  "VPT: median valid prediction time of closed-loop rollouts in Lyapunov times (LT) "
+                  "(bracketed: at another threshold ε). Steps, sequences seen and wall time are the "
+                  "optimisation effort of the final trials (tuning excluded). Definitions: docs/reports.md. "
                   + T.UNCONVERGED_NOTE)
-        w.table(forecast, "Forecasting (test split)")
+        w.table(forecast, "Forecasting (one-step: test split; rollouts: independent test trajectories "
+                "where the dataset has them)")
         w.table(T.relative_table(trials), "Forecasting relative to ngrc and to persistence, VPT and one-step NRMSE "
                 "(ratios of seed means; VPT above 1 and NRMSE below 1 beat the reference)")
         w.table(recall, "Recall (test split)")
@@ -132,6 +134,29 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
             tuned, final = overhead
             w.text(f"Tuning overhead: {tuned:.0f} s of tuning trials and {final:.0f} s of final trials, "
                    f"(tuning + final) / final = {T.times((tuned + final) / final)}.")
+
+    vpt = T.metric_table(trials, "forecast", "vpt")
+    if vpt:
+        w.section("Valid prediction time", "Per trial: the percentile-bootstrap 95 % interval of the median "
+                  "VPT, the share of rollouts censored at the cap (never crossed ε), the cap and the number "
+                  "of rollouts; mean ± std over seeds. A censored share near or above one half means the cap "
+                  "binds: the median is then a lower bound.")
+        w.table(vpt)
+
+    long_term = _long_term_tables(trials)
+    attractors = _attractor_figures(run_dir, trials, fig_dir)
+    if long_term or attractors:
+        w.section("Long-term statistics", "Long autonomous rollouts against a long trajectory of the true "
+                  "system from other initial conditions: log-PSD distance, Wasserstein-1 of the marginals "
+                  "and sliced W1 of the joint invariant measure (std units), the learned model's largest "
+                  "Lyapunov exponent and its relative error, and `climate ok` (bounded, not a fixed point "
+                  "or short cycle; mean over seeds = share of seeds). Lower distances are better. "
+                  "Figures: the best models by sliced W1 and lstm, lowest seed.")
+        for dlabel, table in long_term:
+            w.table(table, f"Long-term statistics: {dlabel}")
+        for path, dlabel in attractors:
+            w.image(path, f"attractor {dlabel}")
+        figures += [p for p, _ in attractors]
 
     recall_figs = F.plot_recall(trials, fig_dir)
     lag_table = T.max_lag_table(doc.get("derived") or [], trials)
@@ -213,6 +238,46 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
         w.section("Trials that did not finish", "")
         w.table(failed)
     return Report("\n".join(w.md).rstrip() + "\n", "\n".join(w.term).strip() + "\n", figures, w.sections)
+
+
+def _long_term_tables(trials: list[TrialResult]) -> list[tuple[str, T.Table]]:
+    """One long-term statistics table per forecast dataset label."""
+    by_dataset: dict[str, list[TrialResult]] = defaultdict(list)
+    for t in T.ok_trials(trials):
+        by_dataset[T.label(t.dataset, t.dataset_params)].append(t)
+    out = []
+    for dlabel in sorted(by_dataset):
+        table = T.metric_table(by_dataset[dlabel], "forecast", "long_term")
+        if table:
+            out.append((dlabel, table))
+    return out
+
+
+ATTRACTOR_BEST = 2
+ATTRACTOR_RANKING = "w1_sliced"
+
+
+def _attractor_figures(run_dir: Path, trials: list[TrialResult], fig_dir: Path) -> list[tuple[Path, str]]:
+    """Truth vs model attractor densities and power spectra per forecast dataset: the
+    :data:`ATTRACTOR_BEST` models with the lowest mean sliced W1, and lstm."""
+    out = []
+    for i, ((dataset, device), rollouts) in enumerate(sorted(_forecast_groups(run_dir, trials).items())):
+        dlabel = dataset + ("" if device == "cpu" else f" ({device})")
+        means = {}
+        for model in rollouts:
+            vals = [t.metrics.get(ATTRACTOR_RANKING) for t in T.ok_trials(trials)
+                    if T.label(t.model, t.model_params) == model and t.device == device
+                    and T.label(t.dataset, t.dataset_params) == dataset]
+            vals = [v for v in vals if v is not None]
+            if vals:
+                means[model] = sum(vals) / len(vals)
+        chosen = sorted(means, key=means.get)[:ATTRACTOR_BEST]
+        chosen += [m for m in rollouts if m == T.REFERENCE_MODEL and m not in chosen]
+        path = F.plot_attractors({m: rollouts[m] for m in chosen}, fig_dir / f"attractor-{i}.png",
+                                 f"Long-term statistics: {dlabel}")
+        if path is not None:
+            out.append((path, dlabel))
+    return out
 
 
 PUBLISHED_PREAMBLE = """The committed baseline run of the `{suite}` suite (`{run_dir}`), generated, not edited by hand.

@@ -229,3 +229,56 @@ def plot_forecasts(rollouts: dict[str, Path], path: Path, title: str, order: lis
         written.append(_forecast_figure(loaded, part, styles, ranks, more,
                                         f"{title}\nthe other models, #: rank by VPT", max_dims))
     return written
+
+
+def _density(ax, xy: np.ndarray, extent: tuple[float, float, float, float], title: str, bins: int = 80) -> None:
+    """Log-scaled 2-D histogram of ``xy [N, 2]`` on ``extent`` (x0, x1, y0, y1)."""
+    h, _, _ = np.histogram2d(xy[:, 0], xy[:, 1], bins=bins, range=[extent[:2], extent[2:]])
+    ax.imshow(np.log1p(h.T), origin="lower", extent=extent, aspect="auto", cmap="magma")
+    ax.set_title(title, fontsize=9)
+
+
+def plot_attractors(rollouts: dict[str, Path], path: Path, title: str) -> Path | None:
+    """Attractor densities (first vs last component) of the true system and of each model's
+    long rollout, and their power spectra (first component).
+
+    ``rollouts`` maps a model label to its ``forecasts/*.npz`` holding ``long_pred``
+    ``[L, D]`` and ``long_truth`` ``[L_ref, D]`` (normalised units) and ``dt``."""
+    from dpbench.metrics._longterm import power_spectra, sanitize
+
+    loaded = {}
+    for model, npz in rollouts.items():
+        with np.load(npz) as data:
+            if "long_pred" in data and "long_truth" in data:
+                dt = float(data["dt"]) if "dt" in data else 1.0
+                loaded[model] = (sanitize(data["long_pred"])[0], np.asarray(data["long_truth"], float), dt)
+    if not loaded:
+        return None
+    truth, dt = next(iter(loaded.values()))[1:]
+    dims = (0, truth.shape[1] - 1) if truth.shape[1] > 1 else (0, 0)
+    lo, hi = truth[:, dims].min(axis=0), truth[:, dims].max(axis=0)
+    pad = 0.15 * (hi - lo + 1e-9)
+    extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+    n = len(loaded) + 1
+    fig = plt.figure(figsize=(max(3.0 * n, 7.5), 6.4))
+    grid = fig.add_gridspec(2, n, height_ratios=[1.0, 0.9], hspace=0.45)
+    lag_xy = (lambda x: np.stack([x[:-1, 0], x[1:, 0]], axis=1)) if dims == (0, 0) else (lambda x: x[:, dims])
+    _density(fig.add_subplot(grid[0, 0]), lag_xy(truth), extent, "truth (other initial condition)")
+    for j, (model, (pred, _, _)) in enumerate(sorted(loaded.items()), start=1):
+        ax = fig.add_subplot(grid[0, j])
+        _density(ax, lag_xy(pred), extent, model)
+    for ax in fig.axes:
+        ax.set_xlabel(f"x{dims[0]} (std units)", fontsize=8)
+        ax.set_ylabel(f"x{dims[1]}{'(t+1)' if dims == (0, 0) else ''} (std units)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    ax = fig.add_subplot(grid[1, :])
+    f, p = power_spectra(truth, dt)
+    ax.semilogy(f[1:], p[1:, 0], color="black", linewidth=1.8, label="truth")
+    for j, (model, (pred, _, _)) in enumerate(sorted(loaded.items())):
+        f, p = power_spectra(pred, dt)
+        ax.semilogy(f[1:], np.maximum(p[1:, 0], 1e-12), color=f"C{j}", linewidth=1.1, label=model)
+    ax.set_xlabel("frequency (1 / time unit)" if dt != 1.0 else "frequency (1 / step)")
+    ax.set_ylabel("Welch PSD of x0")
+    ax.legend(fontsize=8, ncol=min(4, n))
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

@@ -18,12 +18,18 @@ from typing import Iterable
 from scipy.stats import spearmanr
 
 from dpbench.params import UsageError
-from dpbench.report.tables import FORECAST_METRICS, RECALL_METRICS, label
+from dpbench.plugins import get_registry
+from dpbench.report.tables import label
 from dpbench.results import TrialResult, dataset_label
 
-#: headline metric per dataset, first present wins: (name, higher is better)
-HEADLINE = [(m, FORECAST_METRICS[m][1]) for m in ("vpt_lyapunov", "nrmse_1step")] + \
-           [(m, RECALL_METRICS[m][1]) for m in ("accuracy", "mse")]
+#: headline metric per dataset, first present wins; directions come from the metric registry
+HEADLINE = ("vpt_lyapunov", "nrmse_1step", "accuracy", "mse")
+
+
+def higher_is_better(metric: str) -> bool:
+    """The registered direction of ``metric`` (an unregistered or descriptive one: lower)."""
+    spec = get_registry().metric(metric)
+    return bool(spec is not None and spec.higher_is_better)
 
 
 @dataclass
@@ -48,10 +54,9 @@ def model_means(trials: Iterable[TrialResult], metric: str | None = None
     for t in trials:
         if t.status == "ok":
             groups[(dataset_label(t), t.device)][label(t.model, t.model_params)].append(t)
-    directions = dict(HEADLINE) | {m: d for m, (_, d) in {**FORECAST_METRICS, **RECALL_METRICS}.items()}
     out = {}
     for key, by_model in groups.items():
-        candidates = [metric] if metric else [m for m, _ in HEADLINE]
+        candidates = [metric] if metric else list(HEADLINE)
         for m in candidates:
             means = {}
             for model, ts in by_model.items():
@@ -59,7 +64,7 @@ def model_means(trials: Iterable[TrialResult], metric: str | None = None
                 if vals:
                     means[model] = sum(vals) / len(vals)
             if means and len(means) == len(by_model):
-                out[key] = (m, directions.get(m, False), means)
+                out[key] = (m, higher_is_better(m), means)
                 break
     return out
 

@@ -1,5 +1,8 @@
-"""Report tables from trials: accuracy (mean ± std over seeds, best marked), the
-long-dependency ``max_lag_at_90`` table, and cost (throughput, memory, speedup vs ``lstm``).
+"""Report tables from trials: accuracy, valid prediction time and long-term statistics
+(mean ± std over seeds, best marked), the long-dependency ``max_lag_at_90`` table, and cost
+(throughput, memory, speedup vs ``lstm``). Which metric goes in which table, its title and
+its direction come from the metric registry (:class:`dpbench.specs.MetricSpec` ``table``,
+``title``, ``higher_is_better``), nothing else.
 
 Every function takes :class:`dpbench.results.TrialResult` objects and returns
 ``(headers, rows)`` of strings, rendered by :func:`render` as Markdown (``pipe``) or for a
@@ -15,15 +18,12 @@ from tabulate import tabulate
 
 from dpbench.metrics import format_mean_std, mean_std
 from dpbench.params import format_params, natural_key
+from dpbench.plugins import Registry, get_registry
 from dpbench.results import TrialResult, dataset_label
+from dpbench.specs import metric_base
 
 Table = tuple[list[str], list[list[str]]]
 
-#: Metric → (column title, higher is better). Order = column order.
-FORECAST_METRICS = {"nrmse_1step": ("NRMSE 1-step", False), "nrmse_rollout": ("NRMSE rollout", False),
-                    "vpt_lyapunov": ("VPT (Lyapunov times)", True)}
-RECALL_METRICS = {"accuracy": ("accuracy", True), "cross_entropy": ("cross-entropy (nats)", False),
-                  "mse": ("MSE", False)}
 #: The optimisation effort, shown next to accuracy (no best mark: effort is not a score).
 BUDGET_METRICS = {"steps_run": "steps", "sequences_seen": "sequences seen", "wall_time_s": "wall s"}
 BEST_MARK = " **★**"
@@ -72,26 +72,61 @@ def metric_stats(trials: list[TrialResult], metric: str) -> tuple[float, float, 
 fmt = format_mean_std
 
 
-def accuracy_table(trials: Iterable[TrialResult], metrics: dict[str, tuple[str, bool]],
-                   budget: dict[str, str] = BUDGET_METRICS) -> Table | None:
-    """Mean ± std over seeds per (dataset, model, device) of the ``metrics`` present;
-    the best mean per (dataset, device) and metric is marked ★ (direction-aware). The
-    ``budget`` columns (steps, sequences, wall time) follow; a model with an unconverged
-    seed is marked †."""
+def trial_kind(t: TrialResult, registry: Registry) -> str:
+    """``forecast`` / ``recall`` from the single-kind registered metrics a finished trial holds."""
+    if t.status != "ok":
+        return "failed"
+    specs = [registry.metric(key) for key in t.metrics]
+    kinds = {s.tasks[0] for s in specs if s is not None and len(s.tasks) == 1}
+    return "forecast" if "forecast" in kinds else "recall" if "recall" in kinds else "other"
+
+
+def metric_keys(trials: Iterable[TrialResult], registry: Registry, kind: str, table: str) -> list[str]:
+    """Result keys (``name`` and ``name@qualifier``) present in ``trials`` whose spec applies
+    to ``kind`` and belongs to ``table``, in the registry's column order."""
+    order = {s.name: i for i, s in enumerate(registry.metrics_where(table=table, tasks=kind))}
+    present = {k for t in trials for k in t.metrics if metric_base(k) in order}
+    return sorted(present, key=lambda k: (order[metric_base(k)], k))
+
+
+def column_title(key: str, registry: Registry) -> str:
+    """The spec's title, with the qualifier of ``name@qualifier`` in brackets."""
+    spec = registry.metric(key)
+    title = spec.title if spec is not None else key
+    return f"{title} [{key.split('@', 1)[1]}]" if "@" in key else title
+
+
+def metric_table(trials: Iterable[TrialResult], kind: str, table: str,
+                 registry: Registry | None = None) -> Table | None:
+    """:func:`accuracy_table` of the registered metrics of report table ``table`` on the
+    trials of task kind ``kind``."""
+    registry = registry or get_registry()
+    chosen = [t for t in ok_trials(trials) if trial_kind(t, registry) == kind]
+    return accuracy_table(chosen, metric_keys(chosen, registry, kind, table), registry)
+
+
+def accuracy_table(trials: Iterable[TrialResult], metrics: list[str],
+                   registry: Registry | None = None, budget: dict[str, str] = BUDGET_METRICS) -> Table | None:
+    """Mean ± std over seeds per (dataset, model, device) of the result keys ``metrics``
+    present; the best mean per (dataset, device) and metric is marked ★ (direction from
+    the registry; descriptive metrics are not marked). The ``budget`` columns (steps,
+    sequences, wall time) follow; a model with an unconverged seed is marked †."""
+    registry = registry or get_registry()
     groups = {k: v for k, v in group(trials).items() if any(m in t.metrics for t in v for m in metrics)}
     used = [m for m in metrics if any(m in t.metrics for v in groups.values() for t in v)]
     if not groups or not used:
         return None
+    higher = {m: (registry.metric(m).higher_is_better if registry.metric(m) else None) for m in used}
     stats = {k: {m: metric_stats(v, m) for m in used} for k, v in groups.items()}
     best: dict[tuple[str, str, str], float] = {}
     for (ds, _, dev), by_metric in stats.items():
         for m, (mean, _, _) in by_metric.items():
-            if math.isfinite(mean):
+            if math.isfinite(mean) and higher[m] is not None:
                 cur = best.get((ds, dev, m))
-                better = cur is None or (mean > cur if metrics[m][1] else mean < cur)
+                better = cur is None or (mean > cur if higher[m] else mean < cur)
                 best[(ds, dev, m)] = mean if better else cur
     spent = [m for m in budget if any(m in t.metrics for v in groups.values() for t in v)]
-    headers = ["dataset", "model", "device", "seeds"] + [metrics[m][0] for m in used] + [budget[m] for m in spent]
+    headers = ["dataset", "model", "device", "seeds"] + [column_title(m, registry) for m in used] + [budget[m] for m in spent]
     rows = []
     for key in sorted(stats, key=lambda k: [natural_key(str(p)) for p in k]):
         ds, model, dev = key
@@ -204,19 +239,20 @@ def budget_table(trials: Iterable[TrialResult]) -> Table | None:
     return (["dataset", "model", "device", "params"], rows) if rows else None
 
 
-def cost_by_model(trials: Iterable[TrialResult]) -> dict[tuple[str, str], dict[str, float]]:
-    """Per (model label, device): medians over all its ok trials of training and
-    inference throughput (sequences/s) and mean peak memory (MB)."""
+def cost_by_model(trials: Iterable[TrialResult], registry: Registry | None = None
+                  ) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (model label, device): medians over all its ok trials of the registered cost
+    metrics (``table="cost"``: parameters, training and inference throughput, peak memory)."""
     acc: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    names = [s.name for s in (registry or get_registry()).metrics_where(table="cost")]
     for t in ok_trials(trials):
-        for m in ("train_seq_per_s", "infer_seq_per_s", "peak_memory_mb", "param_count"):
+        for m in names:
             v = t.metrics.get(m)
             if v is not None and math.isfinite(v):
                 acc[(label(t.model, t.model_params), t.device)][m].append(float(v))
     out = {}
     for key, by_metric in acc.items():
-        out[key] = {m: sorted(v)[len(v) // 2] if m != "peak_memory_mb" else sum(v) / len(v)
-                    for m, v in by_metric.items()}
+        out[key] = {m: sorted(v)[len(v) // 2] for m, v in by_metric.items()}
     return out
 
 
@@ -240,22 +276,27 @@ def ranking(trials: Iterable[TrialResult], dataset: str) -> list[str]:
     return sorted(scores, key=lambda m: (*scores[m], m))
 
 
-def cost_table(trials: Iterable[TrialResult]) -> Table | None:
-    """Throughput, speedup vs ``lstm`` and peak memory per (model, device)."""
+def cost_table(trials: Iterable[TrialResult], registry: Registry | None = None) -> Table | None:
+    """The registered cost metrics per (model, device); each throughput metric is followed
+    by its speedup vs ``lstm``; a model with an unconverged seed is marked †."""
+    registry = registry or get_registry()
     trials = list(trials)
-    cost = cost_by_model(trials)
+    cost = cost_by_model(trials, registry)
     if not cost:
         return None
     behind = {(label(t.model, t.model_params), t.device) for t in ok_trials(trials) if unconverged([t])}
-    headers = ["model", "device", "params", "train seq/s", "train speedup vs lstm",
-               "infer seq/s", "infer speedup vs lstm", "peak memory (MB)"]
+    specs = registry.metrics_where(table="cost")
+    headers = ["model", "device"]
+    for spec in specs:
+        headers += [spec.title] + ([f"{spec.title.split(' ')[0]} speedup vs lstm"] if spec.gate == "throughput" else [])
     rows = []
     for key in sorted(cost, key=lambda k: [natural_key(str(p)) for p in k]):
-        c = cost[key]
-        rows.append([key[0] + (UNCONVERGED_MARK if key in behind else ""), key[1], fmt(c.get("param_count", math.nan)),
-                     fmt(c.get("train_seq_per_s", math.nan)), times(speedup(cost, key, "train_seq_per_s")),
-                     fmt(c.get("infer_seq_per_s", math.nan)), times(speedup(cost, key, "infer_seq_per_s")),
-                     fmt(c.get("peak_memory_mb", math.nan))])
+        row = [key[0] + (UNCONVERGED_MARK if key in behind else ""), key[1]]
+        for spec in specs:
+            row.append(fmt(cost[key].get(spec.name, math.nan)))
+            if spec.gate == "throughput":
+                row.append(times(speedup(cost, key, spec.name)))
+        rows.append(row)
     return headers, rows
 
 

@@ -15,17 +15,19 @@ from typing import Any, Iterable
 
 from tabulate import tabulate
 
-from dpbench.harness.summary import COST_COLUMNS, failures, summary_rows
 from dpbench.metrics import format_mean_std, mean_std
 from dpbench.params import format_params
+from dpbench.plugins import get_registry
+from dpbench.report.summary import failures, summary_rows
 from dpbench.results import TrialResult, dataset_label
 
 WIDTH = 120
-SHORT = {"nrmse_1step": "nrmse 1-step", "nrmse_rollout": "nrmse rollout", "vpt_lyapunov": "VPT (λ t)",
-         "cross_entropy": "CE", "baseline_cross_entropy": "CE baseline", "baseline_mse": "mse baseline",
-         "param_count": "params", "train_seq_per_s": "train seq/s", "infer_seq_per_s": "infer seq/s",
-         "peak_memory_mb": "step MB"}
 OVER_BUDGET = "*"
+
+
+def cost_titles() -> set[str]:
+    """Column titles of the registered cost metrics (split off when a table is too wide)."""
+    return {s.title for s in get_registry().metrics_where(table="cost")}
 
 
 def model_label(t: TrialResult) -> str:
@@ -54,7 +56,7 @@ def _drop_constant(headers: list[str], rows: list[list[str]], name: str) -> tupl
 def _fit(headers: list[str], rows: list[list[str]], width: int) -> list[str]:
     """The table, or a quality and a cost table when it is wider than ``width``."""
     whole = _table(headers, rows)
-    cost = [i for i, h in enumerate(headers) if h in {SHORT.get(c, c) for c in COST_COLUMNS}]
+    cost = [i for i, h in enumerate(headers) if h in cost_titles()]
     if _width(whole) <= width or not cost or len(cost) == len(headers) - 1:
         return [whole]
     quality = [i for i in range(len(headers)) if i not in cost]
@@ -74,7 +76,7 @@ def dataset_tables(trials: list[TrialResult], width: int = WIDTH) -> list[str]:
             mark = OVER_BUDGET if (label, model, device) in over else ""
             by_dataset[label].append([model + mark, *row[2:]])
         for label, group in by_dataset.items():
-            heads = ["model", *(SHORT.get(h, h) for h in headers[2:])]
+            heads = ["model", *headers[2:]]
             device, heads, group = _drop_constant(heads, group, "device")
             seeds, heads, group = _drop_constant(heads, group, "seeds")
             keep = [i for i in range(len(heads)) if i == 0 or any(r[i] != "-" for r in group)]

@@ -34,7 +34,8 @@ from typing import Iterable
 import numpy as np
 from scipy.stats import bootstrap, friedmanchisquare, mannwhitneyu
 
-from dpbench.compare import ACCURACY, holm
+from dpbench.compare import holm
+from dpbench.plugins import get_registry
 from dpbench.params import format_params
 from dpbench.results import TrialResult
 
@@ -50,8 +51,9 @@ STATS_HINT = "pip install 'dpbench[stats]'"
 
 
 def higher_is_better(metric: str) -> bool:
-    """Direction of an accuracy metric, as the regression gate reads it."""
-    return ACCURACY[metric][0]
+    """Direction of an accuracy metric, from the metric registry (as the regression gate reads it)."""
+    spec = get_registry().metric(metric)
+    return bool(spec is not None and spec.higher_is_better)
 
 
 def median_ci(values: list[float], level: float = 0.95, resamples: int = 2000) -> tuple[float, float]:

@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 
 from dpbench.calibration import calibrate
-from dpbench.compare import THROUGHPUT, compare_docs
+from dpbench.compare import compare_docs, throughput_metrics
 from dpbench.harness.executors import LocalExecutor
 from dpbench.harness.runner import run_suite
 from dpbench.harness.suite import parse_suite
@@ -85,7 +85,7 @@ def main() -> None:
     header = ("raw", "run-calibrated", "trial-calibrated", "rel. lstm")
     print(f"{'model':6} {'metric':16} " + " ".join(f"{h + ' range/CV %':>27}" for h in header))
     medians = {(m, metric): [statistics.median(t.samples[metric]) for d in docs for t in trials_of(d) if t.model == m]
-               for m, metric in itertools.product(("fnn", "lstm", "gru"), THROUGHPUT)}
+               for m, metric in itertools.product(("fnn", "lstm", "gru"), throughput_metrics())}
     per_trial = {(m, metric): [statistics.median(t.samples[metric]) / t.info["calibration"]["median"]
                                for d in docs for t in trials_of(d) if t.model == m]
                  for m, metric in medians}
@@ -101,7 +101,7 @@ def main() -> None:
                             ("--relative-to lstm", docs, {"relative_to": "lstm"})):
         flagged = total = 0
         for a, b in itertools.permutations(pool, 2):
-            rows = [r for r in compare_docs(a, b, **kw) if r.metric in THROUGHPUT]
+            rows = [r for r in compare_docs(a, b, **kw) if r.metric in throughput_metrics()]
             flagged += sum(r.regression for r in rows)
             total += len(rows)
         print(f"A/A comparisons flagged as regression ({label}): {flagged} of {total}")

@@ -64,9 +64,11 @@ def test_trajectory_metadata_reaches_the_trial_and_vpt_is_scored(registry):
     assert task.metadata["parameters"] == catalogue()["Rossler"]["parameters"]
     trial = Trial("gru", {}, "dysts", {**SMALL, "system": "Rossler"}, 0, "cpu",
                   TrainConfig(steps=5, batch_size=8, eval_every=5, param_budget=500),
-                  EvalConfig(rollout_steps=20, rollout_starts=2, timing_repeats=1))
+                  EvalConfig(rollout_steps=20, rollout_starts=2, timing_repeats=1, vpt_cap_lyapunov=1,
+                             long_lyapunov_times=3, long_steps=50))
     metrics = execute(trial, registry).metrics
     assert np.isfinite(metrics["vpt_lyapunov"]) and metrics["vpt_lyapunov"] >= 0
+    assert 0.0 <= metrics["climate_ok"] <= 1.0 and np.isfinite(metrics["w1_sliced"])  # independent trajectories
 
 
 def test_generated_data_is_cached(registry, monkeypatch):

@@ -29,6 +29,9 @@ DYSTS = DatasetSpec(
                            "and period are in each trajectory's metadata"},
     version="1",
     positional="system",
+    # another seed: dysts' initial condition with another perturbation and 20 periods of
+    # transient, i.e. an independent trajectory (VPT and long-term statistics use them)
+    independent_trajectories=True,
 )
 
 

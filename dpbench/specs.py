@@ -62,7 +62,7 @@ METRIC_NEEDS = ("predictions", "rollouts", "long_rollouts", "model", "trials")
 #: How ``dpbench compare`` gates a metric.
 METRIC_GATES = ("accuracy", "throughput", "none")
 #: The report table a metric appears in.
-METRIC_TABLES = ("accuracy", "vpt", "long_term", "cost", "none")
+METRIC_TABLES = ("accuracy", "vpt", "long_term", "cost", "budget", "none")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _SCALAR = (bool, int, float, str)
 

@@ -32,7 +32,27 @@ SPECS = (
     _cost("best_val_loss", "best validation loss", "lowest validation loss during training", None, table="none"),
     _cost("final_train_loss", "final training loss", "training loss at the last step", None, table="none"),
     _cost("train_time_s", "training time (s)", "wall time of training", None, table="none"),
-    _cost("wall_time_s", "trial time (s)", "wall time of the whole trial", None, table="none"),
+    _cost("wall_time_s", "wall s", "wall time of the whole trial", None, table="budget", order=30),
+    # The optimisation effort (training protocol v2, README "Protocol"): shown after the
+    # accuracy columns (table "budget", never marked best) so that accuracy is read at equal effort.
+    _cost("steps_run", "steps", "optimisation steps run (early stopping can end before the cap)", None,
+          table="budget", order=10),
+    _cost("sequences_seen", "sequences seen", "training sequences processed (steps x batch; fitted: windows)",
+          None, table="budget", order=20),
+    _cost("converged", "converged", "1 when the trial met the convergence rule (harness/train.py)", None,
+          table="none"),
+    _cost("stopped_early", "stopped early", "1 when early stopping ended training before the cap", None,
+          table="none"),
+    _cost("best_step", "best step", "step of the best validation loss (the checkpoint scored)", None,
+          table="none"),
+    _cost("tuning_trials", "tuning trials", "Optuna trials of this trial's study", None, table="none"),
+    _cost("tuning_wall_s", "tuning wall s", "wall time of this trial's tuning study", None, table="none"),
+    _cost("tuning_steps", "tuning steps", "optimisation steps of all tuning trials of the study", None,
+          table="none"),
+    _cost("tuning_sequences", "tuning sequences", "training sequences of all tuning trials of the study", None,
+          table="none"),
+    _cost("fixed_param_count", "fixed params", "fixed (not trained or fitted) weights, e.g. a reservoir's; "
+          "outside the parameter budget", None, table="none"),
 )
 
 

@@ -1,18 +1,7 @@
-"""Valid prediction time (VPT), hardened.
-
-``e(t) = sqrt(mean_d ((ŷ_d(t) − y_d(t)) / σ_d)^2)`` (σ_d = 1 in dpbench's train-normalised
-units); VPT is the first ``t`` with ``e(t) > ε``, in Lyapunov times ``t·λ_max`` (Pathak et
-al. 2018, PRL 120:024102, use ε = 0.4; Vlachas et al. 2020, Neural Networks 126:191, ε = 0.5).
-
-* A non-finite error counts as a crossing at that step (:func:`dpbench.metrics.crossings`).
-* A rollout that never crosses is right-censored at the rollout length (the cap,
-  ``vpt_cap`` in Lyapunov times); ``vpt_censored`` is the censored fraction. A cap that
-  many rollouts reach understates the best models: raise ``[eval] vpt_cap_lyapunov``.
-* The reported value is the **median** over rollouts with a percentile-bootstrap 95 %
-  interval (Efron & Tibshirani 1993, ch. 13; ``scipy.stats.bootstrap``). The median of
-  right-censored data is exact as long as fewer than half the rollouts are censored.
-* ``vpt_lyapunov`` is at ``[eval] vpt_threshold``; every other ε in ``vpt_thresholds``
-  gives ``vpt_lyapunov@eps=ε``.
+"""Valid prediction time (VPT), hardened: the registered specs (``vpt_lyapunov``, its
+bootstrap interval, censored share, cap and start count). The definition, its references
+(Pathak et al. 2018; Vlachas et al. 2020) and the computation are in
+:mod:`dpbench.metrics._vpt`, imported only when a metric is computed.
 """
 from __future__ import annotations
 

@@ -23,9 +23,6 @@ from dpbench.results import TrialResult, dataset_label
 from dpbench.specs import metric_base
 
 Table = tuple[list[str], list[list[str]]]
-
-#: The optimisation effort, shown next to accuracy (no best mark: effort is not a score).
-BUDGET_METRICS = {"steps_run": "steps", "sequences_seen": "sequences seen", "wall_time_s": "wall s"}
 BEST_MARK = " **★**"
 #: After a model whose trials did not all converge (:func:`dpbench.harness.train.converged`).
 UNCONVERGED_MARK = " †"
@@ -106,11 +103,12 @@ def metric_table(trials: Iterable[TrialResult], kind: str, table: str,
 
 
 def accuracy_table(trials: Iterable[TrialResult], metrics: list[str],
-                   registry: Registry | None = None, budget: dict[str, str] = BUDGET_METRICS) -> Table | None:
+                   registry: Registry | None = None) -> Table | None:
     """Mean ± std over seeds per (dataset, model, device) of the result keys ``metrics``
     present; the best mean per (dataset, device) and metric is marked ★ (direction from
     the registry; descriptive metrics are not marked). The ``budget`` columns (steps,
-    sequences, wall time) follow; a model with an unconverged seed is marked †."""
+    sequences, wall time: the registered metrics of table ``budget``) follow, never marked;
+    a model with an unconverged seed is marked †."""
     registry = registry or get_registry()
     groups = {k: v for k, v in group(trials).items() if any(m in t.metrics for t in v for m in metrics)}
     used = [m for m in metrics if any(m in t.metrics for v in groups.values() for t in v)]
@@ -125,8 +123,9 @@ def accuracy_table(trials: Iterable[TrialResult], metrics: list[str],
                 cur = best.get((ds, dev, m))
                 better = cur is None or (mean > cur if higher[m] else mean < cur)
                 best[(ds, dev, m)] = mean if better else cur
-    spent = [m for m in budget if any(m in t.metrics for v in groups.values() for t in v)]
-    headers = ["dataset", "model", "device", "seeds"] + [column_title(m, registry) for m in used] + [budget[m] for m in spent]
+    spent = [spec.name for spec in registry.metrics_where(table="budget")
+             if any(spec.name in t.metrics for v in groups.values() for t in v)]
+    headers = ["dataset", "model", "device", "seeds"] + [column_title(m, registry) for m in used + spent]
     rows = []
     for key in sorted(stats, key=lambda k: [natural_key(str(p)) for p in k]):
         ds, model, dev = key

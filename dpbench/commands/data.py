@@ -58,7 +58,9 @@ def describe(args: argparse.Namespace) -> int:
     print(f"{spec.name} ({spec.kind}, plugin {spec.plugin}): {spec.description}")
     print(f"citation: {spec.citation}")
     if spec.extra:
-        print(f"needs: pip install 'dpbench[{spec.extra}]'")
+        from dpbench.extras import install_hint
+
+        print(f"needs: {install_hint(spec.extra)}")
     docs = dataset_param_docs(spec)
     rows = [[k, _fmt(v), docs.get(k, "")] for k, v in dataset_defaults(spec).items()]
     print()

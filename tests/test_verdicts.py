@@ -9,7 +9,7 @@ import sys
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
-from scipy.stats import friedmanchisquare, mannwhitneyu
+from scipy.stats import friedmanchisquare, ttest_ind
 
 from dpbench.compare import holm
 from dpbench.report import verdicts as V
@@ -38,12 +38,46 @@ def sentences(trials):
 
 def test_clear_win_is_a_sentence_with_the_holm_adjusted_p():
     lines, verdicts = sentences(block_of(WIN))
-    p_one_sided = float(mannwhitneyu(WIN["bahdanau"], WIN["lstm"], alternative="greater").pvalue)
+    p_one_sided = float(ttest_ind(WIN["bahdanau"], WIN["lstm"], equal_var=False, alternative="greater").pvalue)
     # one pair, two one-sided hypotheses in the block's family: Holm multiplies the smaller by 2
     assert lines == [f"bahdanau recalls copy:lag=20 better than lstm (accuracy 0.3 vs 0.12, "
                      f"p = {2 * p_one_sided:.2g}, δ = +1.00, 5 seeds)"]
     pair = verdicts[0].pairs[0]
     assert pair.verdict == "better" and pair.effect == 1.0
+
+
+def test_three_seeds_can_carry_a_verdict_with_welch_but_never_with_mann_whitney():
+    # 3 well-separated seeds per side, 4 models: Welch's test rejects after Holm; the rank test
+    # cannot (its smallest one-sided p is 1/20, Holm multiplies it by the family size)
+    vals = {"esn": [10.6, 10.1, 10.9], "lstm": [2.3, 2.4, 3.1], "gru": [2.0, 2.8, 2.7], "fnn": [1.0, 1.1, 0.9]}
+    welch = V.dataset_verdicts(block_of(vals, metric="vpt_lyapunov"))[0]
+    assert {p.model: p.verdict for p in welch.pairs} == {"esn": "better", "fnn": "worse",
+                                                          "gru": "no significant difference"}
+    mwu = V.dataset_verdicts(block_of(vals, metric="vpt_lyapunov"), test="mwu")[0]
+    assert {p.verdict for p in mwu.pairs} == {"no significant difference"}
+    with pytest.raises(ValueError, match="test='z'; valid: welch, mwu"):
+        V.dataset_verdicts(block_of(vals), test="z")
+
+
+def test_error_metrics_are_tested_on_a_log_scale():
+    # NRMSE over decades: on a linear scale the 1e-7 model's tiny spread next to lstm's large
+    # one hides nothing, but the log scale is what the test must use
+    x, y = [8e-8, 2e-7, 5e-8], [3.5e-3, 4.1e-3, 2.9e-3]
+    pair = V._pair("ngrc", "lstm", x, y, higher=False)
+    expected = float(ttest_ind(np.log10(x), np.log10(y), equal_var=False, alternative="less").pvalue)
+    assert pair.p_better == pytest.approx(expected)
+    # values with no spread at all: different means a sure difference, equal means none
+    same = V._pair("a", "b", [1.0] * 3, [1.0] * 3, higher=True)
+    assert (same.p_better, same.p_worse) == (1.0, 1.0)
+    apart = V._pair("a", "b", [1.0] * 3, [0.5] * 3, higher=True)
+    assert (apart.p_better, apart.p_worse) == (0.0, 1.0)
+
+
+def test_each_unordered_pair_is_tested_once():
+    vals = {**WIN, "linear": [0.2, 0.21, 0.19, 0.2, 0.22], "gru": [0.1, 0.2, 0.15, 0.12, 0.11]}
+    pairs = V.dataset_verdicts(block_of(vals), classical={"linear"})[0].pairs
+    keys = [frozenset((p.model, p.reference)) for p in pairs]
+    assert len(keys) == len(set(keys)) == 5  # 3 vs lstm, then 2 vs linear (lstm-linear not again)
 
 
 def test_lower_is_better_metric_reverses_the_direction():

@@ -6,12 +6,25 @@ Per comparison block and dataset (the headline metric of the dataset, the first 
 * **ranking** — each model's median over seeds with a bootstrap 95 % confidence interval
   (percentile bootstrap, Efron & Tibshirani 1993; ``scipy.stats.bootstrap``);
 * **pairwise tests** — every model against ``lstm`` and, when the block has one, against the
-  best model of family ``classical``: two one-sided Mann–Whitney U tests over the per-seed
-  values (better / worse; Mann & Whitney 1947, ``scipy.stats.mannwhitneyu``), all of them
-  Holm-corrected together across the block (Holm 1979, :func:`dpbench.compare.holm`). Effect size: Cliff's
-  delta δ = P(X > Y) − P(X < Y) = 2U / (n₁n₂) − 1, signed so that δ > 0 means the model is
-  better (Cliff 1993). A pair with fewer than :data:`MIN_SEEDS` seeds on a side is "too few
-  seeds" and is not tested, so it can never be a win.
+  best model of family ``classical`` (each unordered pair once): two one-sided tests over the
+  per-seed values (better / worse), all of them Holm-corrected together across the block
+  (Holm 1979, :func:`dpbench.compare.holm`). The test is :data:`TEST`:
+
+  - ``welch`` (default): Welch's unequal-variance t-test (Welch 1947,
+    ``scipy.stats.ttest_ind(equal_var=False)``), the test Colas, Sigaud & Oudeyer (2018, *How
+    many random seeds? Statistical power analysis in deep RL experiments*, arXiv:1806.08295)
+    recommend for comparing a few seeds. Error metrics (lower is better, all values > 0:
+    NRMSE, MSE) are compared on a log scale, where seed spreads are roughly symmetric and a
+    model ten times better is as far away as one ten times worse. Two sides with no spread
+    at all are different exactly when their values differ.
+  - ``mwu``: one-sided Mann–Whitney U tests (Mann & Whitney 1947,
+    ``scipy.stats.mannwhitneyu``): no normality assumption, but with 3 seeds per side its
+    smallest p-value is 1/20, so after Holm no verdict of a block can be significant; use it
+    with ≥ 5 seeds.
+
+  Effect size: Cliff's delta δ = P(X > Y) − P(X < Y) = 2U / (n₁n₂) − 1, signed so that δ > 0
+  means the model is better (Cliff 1993). A pair with fewer than :data:`MIN_SEEDS` seeds on a
+  side is "too few seeds" and is not tested, so it can never be a win.
 
 Across the datasets of a block (or, in a block with one dataset, across its seeds): a
 Friedman test (``scipy.stats.friedmanchisquare``) over the models present everywhere and a
@@ -32,7 +45,7 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-from scipy.stats import bootstrap, friedmanchisquare, mannwhitneyu
+from scipy.stats import bootstrap, friedmanchisquare, mannwhitneyu, ttest_ind
 
 from dpbench.compare import holm
 from dpbench.plugins import get_registry
@@ -47,6 +60,9 @@ REFERENCE = "lstm"
 CLASSICAL_FAMILY = "classical"
 MIN_SEEDS = 3
 ALPHA = 0.05
+#: the pairwise test: ``welch`` or ``mwu`` (module docstring)
+TEST = "welch"
+TEST_NAMES = {"welch": "Welch's t-tests", "mwu": "Mann–Whitney U tests"}
 STATS_HINT = "pip install 'dpbench[stats]'"
 
 
@@ -159,11 +175,24 @@ def _values(seeds: dict[int, TrialResult], metric: str) -> dict[int, float]:
             if t.metrics.get(metric) is not None and math.isfinite(t.metrics[metric])}
 
 
-def _pair(model: str, ref: str, x: list[float], y: list[float], higher: bool) -> Pair:
+def _one_sided(x: list[float], y: list[float], log: bool, test: str) -> tuple[float, float]:
+    """p-values of "x > y" and "x < y" by ``test`` (``log``: compare log10 values)."""
+    if test == "mwu":
+        return (float(mannwhitneyu(x, y, alternative="greater").pvalue),
+                float(mannwhitneyu(x, y, alternative="less").pvalue))
+    a, b = (np.log10(x), np.log10(y)) if log else (np.asarray(x, float), np.asarray(y, float))
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # no spread on either side: t is 0/0 or ±inf
+        diff = float(a[0] - b[0])
+        return (0.0 if diff > 0 else 1.0), (0.0 if diff < 0 else 1.0)
+    return (float(ttest_ind(a, b, equal_var=False, alternative="greater").pvalue),
+            float(ttest_ind(a, b, equal_var=False, alternative="less").pvalue))
+
+
+def _pair(model: str, ref: str, x: list[float], y: list[float], higher: bool, test: str = TEST) -> Pair:
     pair = Pair(model, ref, (len(x), len(y)), (statistics.median(x), statistics.median(y)))
     if pair.tested:
-        up = float(mannwhitneyu(x, y, alternative="greater").pvalue)
-        down = float(mannwhitneyu(x, y, alternative="less").pvalue)
+        log = not higher and min(x + y) > 0
+        up, down = _one_sided(x, y, log, test)
         u = float(mannwhitneyu(x, y).statistic)
         delta = 2 * u / (len(x) * len(y)) - 1
         pair.p_better, pair.p_worse = (up, down) if higher else (down, up)
@@ -171,9 +200,13 @@ def _pair(model: str, ref: str, x: list[float], y: list[float], higher: bool) ->
     return pair
 
 
-def dataset_verdicts(trials: Iterable[TrialResult], classical: set[str] = frozenset()) -> list[DatasetVerdict]:
+def dataset_verdicts(trials: Iterable[TrialResult], classical: set[str] = frozenset(),
+                     test: str = TEST) -> list[DatasetVerdict]:
     """Rankings and Holm-corrected pairwise tests per block and dataset. ``classical``: model
-    names of family ``classical`` (the best of them on a dataset is a second reference)."""
+    names of family ``classical`` (the best of them on a dataset is a second reference);
+    ``test``: ``welch`` or ``mwu``."""
+    if test not in TEST_NAMES:
+        raise ValueError(f"test={test!r}; valid: {', '.join(TEST_NAMES)}")
     out: list[DatasetVerdict] = []
     for block, datasets in sorted(_per_seed(trials).items()):
         block_verdicts = []
@@ -193,8 +226,13 @@ def dataset_verdicts(trials: Iterable[TrialResult], classical: set[str] = frozen
             best_classical = next((r.model for r in ranking if r.model.split(":")[0] in classical), None)
             if best_classical:
                 refs.append(best_classical)
-            pairs = [_pair(m, ref, list(values[m].values()), list(values[ref].values()), higher)
-                     for ref in refs for m in sorted(values) if m != ref]
+            pairs, seen = [], set()
+            for ref in refs:
+                for m in sorted(values):
+                    if m != ref and frozenset((m, ref)) not in seen:
+                        seen.add(frozenset((m, ref)))
+                        pairs.append(_pair(m, ref, list(values[m].values()), list(values[ref].values()),
+                                           higher, test))
             block_verdicts.append(DatasetVerdict(block, ds, metric, ranking, pairs))
         tested = [p for v in block_verdicts for p in v.pairs if p.tested]
         adjusted = holm([p for pair in tested for p in (pair.p_better, pair.p_worse)])
@@ -328,8 +366,9 @@ def verdicts_markdown(trials: list[TrialResult], fig_dir: Path | None, base: Pat
     lines = ["## Verdicts", "",
              f"Per block and dataset, each model against `{REFERENCE}`"
              + (" and the best classical baseline" if classical else "")
-             + f" on the dataset's headline metric: two one-sided Mann–Whitney U tests over seeds, "
-             f"Holm-adjusted across the block (α = {ALPHA:g}); δ is Cliff's delta (> 0: the model is better). "
+             + f" on the dataset's headline metric (each pair once): two one-sided {TEST_NAMES[TEST]} over seeds"
+             + (" (error metrics on a log scale)" if TEST == "welch" else "")
+             + f", Holm-adjusted across the block (α = {ALPHA:g}); δ is Cliff's delta (> 0: the model is better). "
              f"Fewer than {MIN_SEEDS} seeds on a side: no verdict. Rankings give the median over seeds "
              "with a bootstrap 95 % interval.", ""]
     figures: list[Path] = []

@@ -32,8 +32,18 @@ struct Sample {  // per-sample views of the batched arrays
 
 // ---- Vector helpers: fixed-size chunks and partial sums the compiler keeps in registers ----
 
+// Columns per chunk: one vector register's worth. With AVX-512 that is 64 bytes (a cache
+// line). Otherwise 32 bytes (one AVX2 ymm register; two SSE/NEON registers): with 64-byte
+// chunks the backward's 4-head link-row loop keeps 5 sums of 2 ymm each plus 10 broadcast
+// factors live, more than AVX2's 16 registers, and GCC spilled the sums to the stack on every
+// chunk (issue 19).
+#ifdef __AVX512F__
+constexpr int64_t kChunkBytes = 64;
+#else
+constexpr int64_t kChunkBytes = 32;
+#endif
 template <typename T>
-constexpr int64_t kLanes = 64 / sizeof(T);  // one cache line of columns per chunk
+constexpr int64_t kLanes = kChunkBytes / sizeof(T);
 constexpr int kHeadBlock = 4;
 
 template <int G>
@@ -62,7 +72,7 @@ __attribute__((always_inline)) inline void for_chunks(int64_t n, Body&& body) {
   if (j0 < n) body(j0, n - j0);
 }
 
-// Sum of kLanes partial sums, pairwise (a serial sum is a 16-add latency chain). Unrolled so
+// Sum of kLanes partial sums, pairwise (a serial sum is a kLanes-add latency chain). Unrolled so
 // each level is one vector add in registers; as a loop GCC kept acc in memory.
 template <typename T>
 __attribute__((always_inline)) inline T lane_sum(T* acc) {

@@ -70,11 +70,12 @@ fmt = format_mean_std
 
 
 def trial_kind(t: TrialResult, registry: Registry) -> str:
-    """``forecast`` / ``recall`` from the single-kind registered metrics a finished trial holds."""
+    """``forecast`` / ``recall`` from the single-kind registered metrics a finished trial holds
+    (the model's own metrics, table ``"model"``, do not say which task it ran)."""
     if t.status != "ok":
         return "failed"
     specs = [registry.metric(key) for key in t.metrics]
-    kinds = {s.tasks[0] for s in specs if s is not None and len(s.tasks) == 1}
+    kinds = {s.tasks[0] for s in specs if s is not None and len(s.tasks) == 1 and s.table != "model"}
     return "forecast" if "forecast" in kinds else "recall" if "recall" in kinds else "other"
 
 

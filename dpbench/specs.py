@@ -45,7 +45,8 @@ of a run and returns derived rows (``results.json["derived"]``).
 A spec without ``compute`` names a value another metric (or the trial itself:
 parameter count, throughput, memory) fills; it still gives the value a title, a direction
 and a gate. A metric a model computes itself (:attr:`ModelSpec.metrics`, e.g. the hybrid's
-recovered ``sigma_hat``) is such a spec with ``table="model"``. Every consumer (evaluation, summary, report, ``compare``) reads these specs.
+recovered ``sigma_hat``) is such a spec with ``table="model"``. Every consumer
+(evaluation, summary, report, ``compare``) reads these specs.
 """
 from __future__ import annotations
 

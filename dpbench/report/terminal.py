@@ -108,8 +108,8 @@ def model_metric_lines(trials: Iterable[TrialResult]) -> list[str]:
     rows = [[d, m, dev, column_title(key, registry), format_mean_std(v[0]) if single else format_mean_std(*mean_std(v))]
             for (d, m, dev, key), v in values.items()]
     device, headers, rows = _drop_constant(["dataset", "model", "device", "metric", "value"], rows, "device")
-    return ["model-specific metrics" + (f" ({device})" if device else "") + ("" if single else " (mean ± std over seeds)"),
-            _table(headers, rows), ""]
+    heading = "model-specific metrics" + (f" ({device})" if device else "")
+    return [heading + ("" if single else " (mean ± std over seeds)"), _table(headers, rows), ""]
 
 
 def derived_lines(derived: list[dict[str, Any]]) -> list[str]:

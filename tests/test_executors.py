@@ -127,6 +127,31 @@ def test_executor_usage_errors(monkeypatch):
         make_executor("ray")
 
 
+def test_a_suite_declares_its_workers_and_jobs_overrides_it(monkeypatch):
+    from dpbench.harness import suite as suite_module
+    from dpbench.harness.suite import load_suite, resolve_jobs, suite_from_dict
+
+    base = "[[block]]\nmodels = ['fnn']\ndatasets = ['lorenz']\n"
+    assert parse_suite(tomllib_loads(base), "t").jobs == 1  # custom suites stay in-process
+    auto = parse_suite(tomllib_loads('jobs = "auto"\n' + base), "t")
+    monkeypatch.setattr(suite_module, "usable_cores", lambda: 6)
+    assert auto.jobs == 0 and resolve_jobs(None, auto) == 6 and resolve_jobs(3, auto) == 3
+    assert resolve_jobs(None, parse_suite(tomllib_loads("jobs = 2\n" + base), "t")) == 2
+    assert suite_from_dict(auto.to_dict()).jobs == 0  # --resume keeps it
+    assert load_suite("default").jobs == load_suite("standard").jobs == 0
+    for bad, shown in (('"many"', "'many'"), ("-1", "-1"), ("true", "True")):
+        with pytest.raises(UsageError, match=f'jobs={shown} must be "auto" or a count >= 1'):
+            parse_suite(tomllib_loads(f"jobs = {bad}\n" + base), "t")
+
+
+def tomllib_loads(text: str) -> dict:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    return tomllib.loads(text)
+
+
 def test_ray_run_matches_a_local_run(reg, sequential, tmp_path):
     ray = pytest.importorskip("ray", reason="ray not installed: pip install 'dpbench[ray]'")
     started = not ray.is_initialized()

@@ -2,6 +2,7 @@
 local executor (timings and memory aside), write the same files, and clean up on an early
 exit; a plugin only the parent registered reaches the workers."""
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -90,6 +91,10 @@ def test_jobs_two_matches_a_sequential_run(reg, sequential, tmp_path):
     run_dir, writer, _ = run_suite(parse_suite(SUITE, "t"), reg, out=str(tmp_path / "p"),
                                    quiet=True, executor=executor)
     assert_same_records(records(sequential), records(run_dir))
+    # the environment block says what the trials ran with, not the parent's thread count
+    assert writer.environment["workers"] == 2
+    assert writer.environment["torch_threads"] == max(1, (os.cpu_count() or 1) // 2)
+    assert json.loads((sequential / "results.json").read_text())["environment"]["workers"] == 1
     # the same files, and the forecast artifacts came back from the workers intact
     names = lambda d: sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
     assert names(sequential) == names(run_dir)

@@ -259,12 +259,13 @@ def _cal_median(doc: dict[str, Any]) -> float | None:
 
 def machine_differences(baseline: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """What tells the two runs' machines apart, one short phrase each: CPU model, the ISA
-    flags of :func:`dpbench.environment.cpu_flags`, torch version, torch threads, and
+    flags of :func:`dpbench.environment.cpu_flags`, torch version, torch threads, worker
+    processes, and
     calibration medians more than :data:`CALIBRATION_FACTOR` apart. Fields a run did not
     record are not compared."""
     eb, ec = baseline.get("environment") or {}, current.get("environment") or {}
     out = []
-    for field, what in (("cpu", "CPU"), ("torch", "torch"), ("torch_threads", "threads")):
+    for field, what in (("cpu", "CPU"), ("torch", "torch"), ("torch_threads", "threads"), ("workers", "workers")):
         if eb.get(field) is not None and ec.get(field) is not None and eb[field] != ec[field]:
             out.append(f"{what} {eb[field]} vs {ec[field]}")
     fb, fc = eb.get("cpu_flags"), ec.get("cpu_flags")

@@ -44,7 +44,9 @@ Run scope: ``spec.compute(trials)`` receives every :class:`dpbench.results.Trial
 of a run and returns derived rows (``results.json["derived"]``).
 A spec without ``compute`` names a value another metric (or the trial itself:
 parameter count, throughput, memory) fills; it still gives the value a title, a direction
-and a gate. Every consumer (evaluation, summary, report, ``compare``) reads these specs.
+and a gate. A metric a model computes itself (:attr:`ModelSpec.metrics`, e.g. the hybrid's
+recovered ``sigma_hat``) is such a spec with ``table="model"``. Every consumer
+(evaluation, summary, report, ``compare``) reads these specs.
 """
 from __future__ import annotations
 
@@ -61,8 +63,9 @@ TASK_KINDS = ("forecast", "recall")
 METRIC_NEEDS = ("predictions", "rollouts", "long_rollouts", "model", "trials")
 #: How ``dpbench compare`` gates a metric.
 METRIC_GATES = ("accuracy", "throughput", "none")
-#: The report table a metric appears in.
-METRIC_TABLES = ("accuracy", "vpt", "long_term", "cost", "budget", "none")
+#: The report table a metric appears in; ``"model"``: a metric a model computes itself
+#: (:attr:`ModelSpec.metrics`), the only table such a metric may be registered in.
+METRIC_TABLES = ("accuracy", "vpt", "long_term", "cost", "budget", "model", "none")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _SCALAR = (bool, int, float, str)
 
@@ -120,7 +123,11 @@ class ModelSpec:
         metrics: optional ``(model, task: TaskData, diagnostics: dict) -> dict[str, float]``
             (or ``"module:attr"``): extra metrics computed after training, on the test
             split; ``diagnostics`` holds the model's diagnostics over the whole test split
-            (concatenated along the batch axis). Values land in the results like any metric.
+            (concatenated along the batch axis). Every key must be a registered metric of
+            table ``"model"`` (the model's plugin registers its :class:`MetricSpec` through
+            ``dpbench_register_metrics``, with its title, direction and gate); another key
+            fails the trial (:func:`dpbench.harness.evaluate.check_model_metrics`). Values land in the results,
+            the report's model-metric table and ``dpbench compare`` like any metric.
         uses_metadata: when true the factory also receives ``metadata=`` the dataset's
             metadata dict (``dt``, ``train_mean``, ``train_std``, ``columns``, system
             parameters, ...), e.g. for hybrid models that need physical units.
@@ -336,6 +343,9 @@ def validate_metric_spec(spec: Any) -> MetricSpec:
     for attr, valid in (("gate", METRIC_GATES), ("table", METRIC_TABLES), ("scope", ("trial", "run"))):
         if getattr(spec, attr) not in valid:
             raise SpecError(f"metric {spec.name!r}: {attr}={getattr(spec, attr)!r}; valid: {', '.join(valid)}")
+    if spec.table == "model" and spec.compute is not None:
+        raise SpecError(f"metric {spec.name!r}: a model metric (table='model') is computed by the model's "
+                        "spec.metrics, so its compute must be None")
     if spec.gate != "none" and spec.higher_is_better is None:
         raise SpecError(f"metric {spec.name!r}: a gated metric needs a direction (higher_is_better)")
     if not (isinstance(spec.tolerance, (int, float)) and spec.tolerance >= 0):

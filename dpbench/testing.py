@@ -13,7 +13,8 @@ outputs, two eval-mode forwards equal); gradient flow to every trainable paramet
 parameter count strictly increasing in the width hyper-parameter (w, 2w, 3w); moving to
 CUDA where available (same outputs within 1e-4); ``state_dict`` round trip (a differently
 seeded copy loaded with the state gives the same outputs); declared diagnostics are
-filled without changing the output.
+filled without changing the output; ``spec.metrics`` (if any) returns a dict of numbers
+whose keys are registered metrics of table ``"model"`` (:func:`dpbench.harness.evaluate.check_model_metrics`).
 
 Fitted models (``spec.fit`` set, see :mod:`dpbench.harness.fit`) are fitted on the small
 task's train/validation splits before the checks; determinism then means same seed →
@@ -164,6 +165,22 @@ def _check_model_on(f: Failures, spec: ModelSpec, task: TaskData, hparams: dict[
                      f"keys {sorted(spec.diagnostics)} filled", sorted(diag))
             f.expect(_same(y, y2, atol=1e-6), f"{tag} diagnostics",
                      "the same output with diagnostics={}", "a different output")
+    if spec.metrics is not None:
+        _check_metrics(f, spec, model, task, tag)
+
+
+def _check_metrics(f: Failures, spec: ModelSpec, model: torch.nn.Module, task: TaskData, tag: str) -> None:
+    """``spec.metrics`` on the (untrained) model returns registered model metrics only."""
+    from dpbench.harness.evaluate import check_model_metrics, collect_diagnostics
+    from dpbench.plugins import get_registry
+
+    def run() -> Any:
+        diag = collect_diagnostics(model, task.test.x, "cpu", 64) if spec.diagnostics else {}
+        return resolve(spec.metrics, owner(spec))(model, task, diag)
+
+    value = f.attempt(f"{tag} metrics", run)
+    if value is not None:
+        f.attempt(f"{tag} metrics", lambda: check_model_metrics(spec, value, get_registry()))
 
 
 def _check_fit(f: Failures, spec: ModelSpec, task: TaskData, hparams: dict[str, Any],

@@ -229,7 +229,7 @@ def test_malformed_inputs_exit_2_with_one_line(tmp_path, capsys, make_args, frag
 def with_env(doc: dict, **env) -> dict:
     out = copy.deepcopy(doc)
     out["environment"] = {"cpu": "Intel(R) Xeon(R) Platinum", "cpu_flags": ["avx2", "avx512f", "fma"],
-                          "torch": "2.13.0+cpu", "torch_threads": 2, "cpu_count": 2,
+                          "torch": "2.13.0+cpu", "torch_threads": 2, "cpu_count": 2, "workers": 1,
                           "load_start": [0.5, 0.5, 0.5], "load_end": [0.6, 0.5, 0.5], **env}
     return out
 
@@ -253,6 +253,7 @@ def test_foreign_machine_makes_throughput_inconclusive_exit_3(tmp_path, capsys):
 @pytest.mark.parametrize("field, value, phrase", [
     ("torch", "2.4.0", "torch 2.13.0+cpu vs 2.4.0"),
     ("torch_threads", 1, "threads 2 vs 1"),
+    ("workers", 2, "workers 1 vs 2"),
     ("cpu_flags", ["avx2", "avx512f", "fma", "amx_tile"], "ISA only current amx_tile"),
 ])
 def test_each_environment_field_is_checked(field, value, phrase):

@@ -2,6 +2,7 @@
 local executor (timings and memory aside), write the same files, and clean up on an early
 exit; a plugin only the parent registered reaches the workers."""
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -90,6 +91,10 @@ def test_jobs_two_matches_a_sequential_run(reg, sequential, tmp_path):
     run_dir, writer, _ = run_suite(parse_suite(SUITE, "t"), reg, out=str(tmp_path / "p"),
                                    quiet=True, executor=executor)
     assert_same_records(records(sequential), records(run_dir))
+    # the environment block says what the trials ran with, not the parent's thread count
+    assert writer.environment["workers"] == 2
+    assert writer.environment["torch_threads"] == max(1, (os.cpu_count() or 1) // 2)
+    assert json.loads((sequential / "results.json").read_text())["environment"]["workers"] == 1
     # the same files, and the forecast artifacts came back from the workers intact
     names = lambda d: sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
     assert names(sequential) == names(run_dir)
@@ -125,6 +130,31 @@ def test_executor_usage_errors(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(UsageError, match=r"pip install 'dpbench\[ray\]'"):
         make_executor("ray")
+
+
+def test_a_suite_declares_its_workers_and_jobs_overrides_it(monkeypatch):
+    from dpbench.harness import suite as suite_module
+    from dpbench.harness.suite import load_suite, resolve_jobs, suite_from_dict
+
+    base = "[[block]]\nmodels = ['fnn']\ndatasets = ['lorenz']\n"
+    assert parse_suite(tomllib_loads(base), "t").jobs == 1  # custom suites stay in-process
+    auto = parse_suite(tomllib_loads('jobs = "auto"\n' + base), "t")
+    monkeypatch.setattr(suite_module, "usable_cores", lambda: 6)
+    assert auto.jobs == 0 and resolve_jobs(None, auto) == 6 and resolve_jobs(3, auto) == 3
+    assert resolve_jobs(None, parse_suite(tomllib_loads("jobs = 2\n" + base), "t")) == 2
+    assert suite_from_dict(auto.to_dict()).jobs == 0  # --resume keeps it
+    assert load_suite("default").jobs == load_suite("standard").jobs == 0
+    for bad, shown in (('"many"', "'many'"), ("-1", "-1"), ("true", "True")):
+        with pytest.raises(UsageError, match=f'jobs={shown} must be "auto" or a count >= 1'):
+            parse_suite(tomllib_loads(f"jobs = {bad}\n" + base), "t")
+
+
+def tomllib_loads(text: str) -> dict:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    return tomllib.loads(text)
 
 
 def test_ray_run_matches_a_local_run(reg, sequential, tmp_path):

@@ -83,10 +83,11 @@ def test_long_dependency_table_gets_a_block_column_only_when_blocks_repeat():
 
 
 def test_model_metrics_and_budget_outliers_are_tabled():
-    hybrid = trial("hybrid", 1.0, metrics={"sigma_hat": 9.9, "budget_ok": 0.0, "param_count": 3.0},
-                   info={"model_metrics": ["sigma_hat"]})
+    hybrid = trial("hybrid", 1.0, metrics={"sigma_hat": 9.9, "sigma_rel_err": 0.01, "budget_ok": 0.0,
+                                           "param_count": 3.0})
     lstm = trial("lstm", 1.0, metrics={"budget_ok": 1.0, "param_count": 2000.0})
-    headers, rows = T.model_metric_table([hybrid, lstm])
-    assert rows == [["lorenz", "hybrid", "cpu", "sigma_hat", "9.9 ± 0", "1"]]
+    headers, rows = T.model_metric_table([hybrid, lstm])  # registered model metrics, their titles and directions
+    assert rows == [["lorenz", "hybrid", "cpu", "σ learned", "-", "9.9 ± 0", "1"],
+                    ["lorenz", "hybrid", "cpu", "σ rel. err", "lower", "0.01 ± 0", "1"]]
     headers, rows = T.budget_table([hybrid, lstm])
     assert rows == [["lorenz", "hybrid", "cpu", "3"]]

@@ -9,7 +9,7 @@ from torch import nn
 
 from dpbench.data import Split, TaskData
 from dpbench.harness.suite import TrainConfig
-from dpbench.harness.train import Schedule, converged, train
+from dpbench.harness.train import CE_LOSS_FLOOR, Schedule, converged, train
 
 
 def _task(val_noise: bool, n: int = 64, seed: int = 0) -> TaskData:
@@ -62,6 +62,49 @@ def test_early_stopping_counts_as_converged_and_too_short_curves_do_not():
 def test_a_late_rise_after_the_best_is_converged():
     """The best-validation checkpoint is kept, so a late rise is no reason to train longer."""
     assert converged([100, 200, 300, 400, 500], [1.0, 0.3, 0.3, 0.35, 0.4])
+
+
+def test_a_loss_vanishing_below_the_floor_is_converged():
+    """A solved recall task: cross-entropy halves every validation, far below 10⁻³ nats."""
+    steps = list(range(100, 1100, 100))
+    val = [1e-2 * 0.5 ** i for i in range(10)]
+    assert not converged(steps, val)  # relative to itself it always improves
+    assert converged(steps, val, floor=CE_LOSS_FLOOR)
+    # above the floor the rule is unchanged
+    assert not converged(steps, [math.exp(-s / 300) for s in steps], floor=CE_LOSS_FLOOR)
+
+
+class _Confidence(nn.Module):
+    """Right answers from the start, with one learnable confidence ``s``: logits s·[−x, x].
+    On inputs away from 0 the cross-entropy ≈ exp(−2s|x|) keeps shrinking geometrically as
+    Adam grows ``s``, so without a floor every validation is a > 1 % improvement."""
+
+    def __init__(self):
+        super().__init__()
+        self.s = nn.Parameter(torch.tensor(0.1))
+
+    def forward(self, x):  # [B, 1, 1] -> [B, 1, 2]
+        return self.s * torch.cat([-x, x], dim=-1)
+
+
+@pytest.mark.parametrize("floor", [CE_LOSS_FLOOR, 0.0])
+def test_early_stopping_stops_a_solved_classification_task_only_with_the_floor(monkeypatch, floor):
+    import dpbench.harness.train as train_module
+
+    monkeypatch.setattr(train_module, "CE_LOSS_FLOOR", floor)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 1, 1, generator=g)
+    x = torch.sign(x) * (1 + x.abs())  # |x| >= 1
+    split = Split(x, (x[..., 0] > 0).long())  # [B, 1] class labels
+    task = TaskData(name="sign", params={}, kind="recall", loss="ce", train=split, val=split, test=split,
+                    input_size=1, output_size=2, output_steps=1, metadata={})
+    cfg = TrainConfig(steps=1500, eval_every=50, patience=5, min_delta=0.01, lr=0.05, batch_size=64, clip=0)
+    result = train(_Confidence(), task, cfg, seed=0, device="cpu")
+    if floor:
+        assert result.best_val_loss < CE_LOSS_FLOOR
+        assert result.stopped_early and result.converged and result.steps < 1000
+    else:  # the same solved task runs to the cap and is called unconverged
+        assert result.steps == 1500 and not result.stopped_early and not result.converged
 
 
 # ---- early stopping --------------------------------------------------------------------

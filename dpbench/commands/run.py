@@ -62,7 +62,7 @@ def _count(value: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from dpbench.harness.executors import make_executor
     from dpbench.harness.runner import load_run_config, run_suite
-    from dpbench.harness.suite import load_suite, override, scale_budget, suite_from_dict
+    from dpbench.harness.suite import load_suite, override, resolve_jobs, scale_budget, suite_from_dict
     from dpbench.report.summary import failures
     from dpbench.plugins import get_registry
 
@@ -97,10 +97,11 @@ def run(args: argparse.Namespace) -> int:
         options = {"trial_timeout": args.trial_timeout, "allow_failures": args.allow_failures,
                    "budget_scale": args.budget_scale or 1.0}
     timeout = args.trial_timeout or options.get("trial_timeout")
-    executor = make_executor(args.executor, args.jobs, args.ray_address)
+    jobs = resolve_jobs(args.jobs, suite)
+    executor = make_executor(args.executor, jobs, args.ray_address)
     run_dir, writer, _ = run_suite(suite, registry, out=args.out, force=args.force, resume=args.resume,
                                    timeout=timeout, quiet=args.quiet, options=options, executor=executor,
-                                   jobs=max(args.jobs, 1))
+                                   jobs=jobs)
     print_summary(writer.trials, writer.derived)  # derived already computed by the runner
     print_next_steps(run_dir)
     if failures(writer.trials) and not (args.allow_failures or options.get("allow_failures")):
@@ -127,7 +128,9 @@ def add_parser(sub) -> None:
     p.add_argument("--save-attention", "--save-diagnostics", type=_count, default=0, metavar="K",
                    help="save diagnostics (attention maps, memory weightings) of the first K test samples")
     p.add_argument("--executor", default="local", help=f"where trials run: {', '.join(EXECUTOR_NAMES)} (default local)")
-    p.add_argument("--jobs", type=_count, default=1, help="worker processes for CPU trials (default 1)")
+    p.add_argument("--jobs", type=_count, default=None,
+                   help="worker processes for CPU trials, each with one torch thread per core it gets "
+                        "(default: the suite's `jobs`; default and standard: one per CPU core; others: 1)")
     p.add_argument("--ray-address", help="address of a running Ray cluster (with --executor ray)")
     p.add_argument("--threads", type=_count, default=0,
                    help="torch intra-op threads for CPU trials (default: torch's choice; recorded in the environment block)")

@@ -68,6 +68,11 @@ def specs_blob(registry: Registry) -> bytes:
     return pickle.dumps({attr: picklable(getattr(registry, attr)) for attr in ("models", "datasets", "metrics")})
 
 
+def worker_threads(jobs: int) -> int:
+    """torch threads of each of ``jobs`` worker processes: the cores shared out, at least 1."""
+    return max(1, (os.cpu_count() or 1) // max(jobs, 1))
+
+
 class ProcessExecutor:
     """Runs CPU trials in ``jobs`` spawned worker processes; results in completion order."""
 
@@ -77,7 +82,7 @@ class ProcessExecutor:
     def run(self, trials, registry, timeout, on_start, on_step) -> Iterator[Outcome]:
         cpu = [t for t in trials if not is_cuda(t)]
         gpu = [t for t in trials if is_cuda(t)]
-        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        threads = worker_threads(self.jobs)
         third_party = any(not p.builtin for p in registry.plugins)  # as the parent loaded it
         pool = ProcessPoolExecutor(
             max_workers=min(self.jobs, max(len(cpu), 1)), mp_context=mp.get_context("spawn"),

@@ -18,7 +18,7 @@ from dpbench.harness.timing import timed
 from dpbench.metrics._forecast import FREE_RUN_STARTS, free_run_nrmse  # noqa: F401  (re-exported)
 from dpbench.plugins import Registry
 from dpbench.rollout import TWIN_TRANSIENT, feed_back  # noqa: F401  (TWIN_TRANSIENT re-exported)
-from dpbench.specs import MetricSpec, resolve
+from dpbench.specs import MetricSpec, ModelSpec, owner, resolve
 
 
 @torch.no_grad()
@@ -197,18 +197,41 @@ class EvalContext:
         return out
 
 
-def _values(spec: MetricSpec, value: Any, registry: Registry) -> dict[str, float]:
-    """A metric's output as ``{key: float}``; keys must be registered metrics."""
-    where = f"metric {spec.name!r} (plugin {spec.plugin!r})"
-    items = value.items() if isinstance(value, dict) else [(spec.name, value)]
+def _numbers(where: str, items: Any, registry: Registry, table: str | None = None) -> dict[str, float]:
+    """``{key: float}`` of ``items``; every key must be a registered metric (of report
+    table ``table`` when given) and every value a number, else :class:`ContractError`."""
     out = {}
     for key, v in items:
-        if not isinstance(key, str) or registry.metric(key) is None:
-            raise ContractError(f"{where} returned {key!r}, which is not a registered metric")
+        spec = registry.metric(key) if isinstance(key, str) else None
+        if spec is None or (table is not None and spec.table != table):
+            if table is None:
+                raise ContractError(f"{where} returned {key!r}, which is not a registered metric")
+            valid = ", ".join(s.name for s in registry.metrics_where(table=table)) or "none"
+            raise ContractError(f"{where} returned {key!r}, which is not a registered metric of table "
+                                f"{table!r} (registered: {valid}; register a MetricSpec with table={table!r} "
+                                "through dpbench_register_metrics)")
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             raise ContractError(f"{where}: value {key}={v!r} is not a number")
         out[key] = float(v)
     return out
+
+
+def _values(spec: MetricSpec, value: Any, registry: Registry) -> dict[str, float]:
+    """A metric's output as ``{key: float}``; keys must be registered metrics."""
+    items = value.items() if isinstance(value, dict) else [(spec.name, value)]
+    return _numbers(f"metric {spec.name!r} (plugin {spec.plugin!r})", items, registry)
+
+
+def check_model_metrics(spec: ModelSpec, value: Any, registry: Registry) -> dict[str, float]:
+    """What a model's :attr:`ModelSpec.metrics` returned, as ``{key: float}``: a dict whose
+    keys are registered metrics of table ``"model"`` (the model's plugin registers them)
+    and whose values are numbers; anything else is a :class:`ContractError` (one line
+    naming the key and the registered model metrics) that fails the trial and that
+    ``dpbench check-plugin`` reports."""
+    where = f"{owner(spec)}: metrics"
+    if not isinstance(value, dict):
+        raise ContractError(f"{where} must return a dict, got {type(value).__name__}")
+    return _numbers(where, value.items(), registry, table="model")
 
 
 def evaluate(model: nn.Module, task: TaskData, cfg: EvalConfig, device: str,

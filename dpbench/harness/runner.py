@@ -152,6 +152,18 @@ def tune(trials: list[Trial], suite: Suite, registry: Registry, run_dir: Path, w
     return plain + finals, extra
 
 
+def trial_threads(executor: Executor | None) -> dict[str, Any]:
+    """``workers`` and ``torch_threads`` the trials run with (the parent's own thread count
+    is not what a worker process or a Ray task uses)."""
+    if getattr(executor, "jobs", 1) > 1:
+        from dpbench.harness._pool import worker_threads
+
+        return {"workers": executor.jobs, "torch_threads": worker_threads(executor.jobs)}
+    if hasattr(executor, "num_cpus"):
+        return {"workers": "ray", "torch_threads": max(1, int(executor.num_cpus))}
+    return {"workers": 1}
+
+
 def run_suite(suite: Suite, registry: Registry, out: str | None = None, force: bool = False,
               resume: str | None = None, timeout: float | None = None, quiet: bool = False,
               options: dict[str, Any] | None = None,
@@ -171,6 +183,7 @@ def run_suite(suite: Suite, registry: Registry, out: str | None = None, force: b
         (run_dir / "config.json").write_text(json.dumps(config, indent=1, default=str))
     run_id = run_dir.name
     writer = RunWriter(run_dir, run_id, config, environment())
+    writer.environment.update(trial_threads(executor))
     warning = busy_warning(writer.environment.get("load_start"), writer.environment.get("cpu_count"))
     if warning:
         print(warning, file=sys.stderr)

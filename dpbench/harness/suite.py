@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
@@ -271,6 +272,9 @@ class Suite:
     devices: tuple[str, ...]
     blocks: tuple[Block, ...]
     source: str = ""
+    #: worker processes when ``--jobs`` is not given (0: one per usable CPU core, each with one
+    #: torch thread; README "Threads")
+    jobs: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -332,7 +336,7 @@ def _str_list(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-SUITE_KEYS = ("name", "description", "seeds", "devices", "train", "eval", "tune", "block")
+SUITE_KEYS = ("name", "description", "seeds", "devices", "jobs", "train", "eval", "tune", "block")
 BLOCK_KEYS = ("name", "models", "datasets", "train", "eval", "tune")
 
 
@@ -384,8 +388,28 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
     name, desc = data.get("name", source), data.get("description", "")
     if not isinstance(name, str) or not isinstance(desc, str):
         raise UsageError(f"{where}: name and description must be strings")
+    jobs = data.get("jobs", 1)
+    if jobs == "auto":
+        jobs = 0
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1 and jobs != 0:
+        raise UsageError(f"{where}: jobs={jobs!r} must be \"auto\" or a count >= 1")
     return Suite(name=name, description=desc, seeds=tuple(seeds), devices=tuple(devices),
-                 blocks=tuple(blocks), source=source)
+                 blocks=tuple(blocks), source=source, jobs=jobs)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_jobs(jobs: int | None, suite: Suite) -> int:
+    """``--jobs`` when given, else the suite's ``jobs`` (0: :func:`usable_cores`)."""
+    if jobs:
+        return jobs
+    return suite.jobs or usable_cores()
 
 
 def builtin_suites() -> list[str]:
@@ -561,6 +585,7 @@ def suite_from_dict(d: dict[str, Any]) -> Suite:
             for b in d["blocks"]
         )
         return Suite(name=d["name"], description=d["description"], seeds=tuple(d["seeds"]),
-                     devices=tuple(d["devices"]), blocks=blocks, source=d.get("source", ""))
+                     devices=tuple(d["devices"]), blocks=blocks, source=d.get("source", ""),
+                     jobs=d.get("jobs", 1))
     except (KeyError, TypeError) as exc:
         raise UsageError(f"run config is malformed ({exc.__class__.__name__}: {exc})") from None

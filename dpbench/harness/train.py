@@ -16,6 +16,13 @@ best validation loss improved by less than :data:`CONVERGED_TOL` (1 %, relative)
 last :data:`CONVERGED_WINDOW` (20 %) of the steps it ran. A run whose loss was still
 falling at the cap is unconverged, and the report marks it †.
 
+Loss floor: a cross-entropy below :data:`CE_LOSS_FLOOR` (10⁻³ nats per step: every answer
+predicted with probability > 0.999) counts as the floor itself, for early stopping and for
+the convergence rule alike. Without it a model that recalls everything would never
+converge: its loss keeps shrinking by more than 1 % per window as its confidence grows,
+with no change in what it answers. Squared-error losses have no floor (a chaotic forecast
+gains valid time from every decade of one-step error).
+
 Training throughput is measured on the real training steps: steps run in chunks of
 ``timing_chunk`` (fewer for short budgets, so that at least two chunks are timed) between
 device synchronisations; each chunk yields one sample of sequences/s (the first chunk is
@@ -39,6 +46,8 @@ from dpbench.harness.timing import synchronize
 #: the convergence rule's window (fraction of the steps run) and relative tolerance
 CONVERGED_WINDOW = 0.2
 CONVERGED_TOL = 0.01
+#: cross-entropy (nats per step) that counts as solved (module docstring, "Loss floor")
+CE_LOSS_FLOOR = 1e-3
 
 
 class Diverged(RuntimeError):
@@ -74,13 +83,14 @@ class TrainResult:
 
 
 def converged(steps: Sequence[float], val_loss: Sequence[float], stopped_early: bool = False,
-              window: float = CONVERGED_WINDOW, tol: float = CONVERGED_TOL) -> bool:
+              window: float = CONVERGED_WINDOW, tol: float = CONVERGED_TOL, floor: float = 0.0) -> bool:
     """The convergence rule (module docstring): ``stopped_early``, or the best validation
     loss over the last ``window`` of the steps improved on the best before it by less than
-    ``tol`` (relative). Fewer than two validations, or none before the window: False."""
+    ``tol`` (relative), losses below ``floor`` counting as ``floor``. Fewer than two
+    validations, or none before the window: False."""
     if stopped_early:
         return True
-    pairs = [(s, v) for s, v in zip(steps, val_loss) if math.isfinite(v)]
+    pairs = [(s, max(v, floor)) for s, v in zip(steps, val_loss) if math.isfinite(v)]
     if len(pairs) < 2:
         return False
     cut = pairs[-1][0] * (1 - window)
@@ -89,6 +99,12 @@ def converged(steps: Sequence[float], val_loss: Sequence[float], stopped_early: 
         return False
     ref, best = min(before), min(v for _, v in pairs)
     return ref - best <= tol * abs(ref)
+
+
+def loss_floor(task: TaskData) -> float:
+    """The loss below which training counts as done (module docstring): :data:`CE_LOSS_FLOOR`
+    for cross-entropy tasks, 0 for squared error."""
+    return CE_LOSS_FLOOR if task.loss == "ce" else 0.0
 
 
 def task_loss(task: TaskData) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -156,7 +172,7 @@ def train(
     """Train ``model`` in place for at most ``cfg.steps`` steps (fewer when early stopping
     fires) and load its best-validation weights. ``on_eval(step, val_loss)`` is called after
     every validation (the tuner's pruner; it may raise to stop the trial)."""
-    loss_fn = task_loss(task)
+    loss_fn, floor = task_loss(task), loss_floor(task)
     opt = make_optimizer(cfg, model.parameters())
     schedule = Schedule(cfg, opt)
     gen = torch.Generator().manual_seed(seed)
@@ -208,8 +224,8 @@ def train(
             if val < best_val:
                 best_val, best_step = val, step
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if val < anchor * (1 - cfg.min_delta) or not math.isfinite(anchor):
-                anchor, stale = val, 0
+            if max(val, floor) < anchor * (1 - cfg.min_delta) or not math.isfinite(anchor):
+                anchor, stale = max(val, floor), 0
             else:
                 stale += 1
             stopped = cfg.patience > 0 and stale >= cfg.patience
@@ -222,5 +238,5 @@ def train(
     model.eval()
     return TrainResult(step, best_step, best_val, last_loss, samples, time.perf_counter() - start,
                        sequences_seen=step * bs, stopped_early=stopped,
-                       converged=converged(curve[0], curve[2], stopped),
+                       converged=converged(curve[0], curve[2], stopped, floor=floor),
                        curve_step=curve[0], curve_train_loss=curve[1], curve_val_loss=curve[2])

@@ -65,17 +65,10 @@ def _median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else math.nan
 
 
-def _plugin_metrics(spec: ModelSpec, model, task: TaskData, device: str, batch: int) -> dict[str, float]:
+def _plugin_metrics(spec: ModelSpec, model, task: TaskData, device: str, batch: int,
+                    registry: Registry) -> dict[str, float]:
     diag = E.collect_diagnostics(model, task.test.x, device, batch) if spec.diagnostics else {}
-    extra = resolve(spec.metrics, owner(spec))(model, task, diag)
-    if not isinstance(extra, dict):
-        raise ContractError(f"model {spec.name!r} (plugin {spec.plugin!r}): metrics must return a dict")
-    out = {}
-    for k, v in extra.items():
-        if not isinstance(k, str) or not isinstance(v, (int, float)) or isinstance(v, bool):
-            raise ContractError(f"model {spec.name!r} (plugin {spec.plugin!r}): metric {k!r}={v!r} is not a number")
-        out[k] = float(v)
-    return out
+    return E.check_model_metrics(spec, resolve(spec.metrics, owner(spec))(model, task, diag), registry)
 
 
 def budget_metrics(result: TrainResult) -> dict[str, float]:
@@ -148,7 +141,7 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float,
     samples["infer_seq_per_s"] = infer
     own: dict[str, float] = {}
     if spec.metrics is not None:
-        own = _plugin_metrics(spec, model, task, device, ecfg.eval_batch_size)
+        own = _plugin_metrics(spec, model, task, device, ecfg.eval_batch_size, registry)
         metrics.update(own)
     if artifacts is not None and ecfg.save_diagnostics > 0 and spec.diagnostics:
         artifacts["diagnostics"] = E.collect_diagnostics(model, task.test.x[:ecfg.save_diagnostics], device, ecfg.save_diagnostics)

@@ -40,6 +40,8 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
+from dpbench.models.hybrid import PRIORS
+
 
 SOLVERS = ("rk4", "dopri5", "euler", "midpoint")
 
@@ -66,7 +68,7 @@ class System:
 
 SYSTEMS: dict[str, System] = {
     "lorenz": System(
-        columns=("x", "y", "z"), prior={"sigma": 5.0, "rho": 20.0, "beta": 2.0},
+        columns=("x", "y", "z"), prior=PRIORS["lorenz"],
         terms=lorenz_terms,
         term_names=("sigma_y", "sigma_x", "rho_x", "xz", "y", "xy", "beta_z"),
     ),
@@ -176,7 +178,8 @@ def build_hybrid(**kwargs) -> HybridODE:
 def hybrid_metrics(model: nn.Module, task, diagnostics: Mapping[str, Any]) -> dict[str, float]:
     """``<p>_hat`` for every physical parameter and, where the truth is known,
     ``<p>_rel_err = |p_hat − p| / |p|`` against the parameters the data were generated
-    with (``metadata["parameters"]``; under ``lorenz:drift`` that is ρ before the drift)."""
+    with (``metadata["parameters"]``; under ``lorenz:drift`` that is ρ before the drift).
+    The keys are registered metrics (:func:`dpbench.models.hybrid.parameter_metrics`)."""
     truth = {k: float(v) for k, v in task.metadata.get("parameters", {}).items()}
     out: dict[str, float] = {}
     for name, value in model.field.parameters_hat().items():

@@ -223,8 +223,10 @@ def build_report(run_dir: Path, markdown_dir: Path | None = None, title: str | N
 
     own = T.model_metric_table(trials)
     if own:
-        w.section("Model-specific metrics", "Metrics a model computes itself (its spec's `metrics`), e.g. "
-                  "the hybrid's recovered physical parameters: mean ± std over seeds.")
+        w.section("Model-specific metrics", "Metrics a model computes itself (its spec's `metrics`; registered "
+                  "metrics of table `model`, defined in docs/reports.md), e.g. the hybrid's recovered physical "
+                  "parameters: mean ± std over seeds; `better` is the registered direction "
+                  "(`-`: descriptive, not gated).")
         w.table(own)
 
     budget = T.budget_table(trials)

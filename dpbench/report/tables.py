@@ -70,11 +70,12 @@ fmt = format_mean_std
 
 
 def trial_kind(t: TrialResult, registry: Registry) -> str:
-    """``forecast`` / ``recall`` from the single-kind registered metrics a finished trial holds."""
+    """``forecast`` / ``recall`` from the single-kind registered metrics a finished trial holds
+    (the model's own metrics, table ``"model"``, do not say which task it ran)."""
     if t.status != "ok":
         return "failed"
     specs = [registry.metric(key) for key in t.metrics]
-    kinds = {s.tasks[0] for s in specs if s is not None and len(s.tasks) == 1}
+    kinds = {s.tasks[0] for s in specs if s is not None and len(s.tasks) == 1 and s.table != "model"}
     return "forecast" if "forecast" in kinds else "recall" if "recall" in kinds else "other"
 
 
@@ -213,17 +214,34 @@ def max_lag_table(derived: list[dict[str, Any]], trials: Iterable[TrialResult] =
     return headers, sorted(rows)
 
 
-def model_metric_table(trials: Iterable[TrialResult]) -> Table | None:
-    """The metrics models compute themselves (their spec's ``metrics``, listed in a trial's
-    ``info["model_metrics"]``; e.g. the hybrid's recovered ``sigma_hat``): mean ± std over seeds."""
+def model_metric_values(trials: Iterable[TrialResult], registry: Registry | None = None
+                        ) -> dict[tuple[str, str, str, str], list[float]]:
+    """The seed values of the metrics models compute themselves (registered in table
+    ``"model"``, e.g. the hybrid's ``sigma_hat``) per (dataset, model, device, result key)
+    of the ok trials; keys ordered by dataset, model, device, then the registry's column order."""
+    registry = registry or get_registry()
+    order = {s.name: i for i, s in enumerate(registry.metrics_where(table="model"))}
     values: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
     for t in ok_trials(trials):
-        for name in t.info.get("model_metrics", []):
-            if t.metrics.get(name) is not None:
-                values[(dataset_label(t), label(t.model, t.model_params), t.device, name)].append(float(t.metrics[name]))
-    rows = [[*key, fmt(*mean_std(v)), str(len(v))]
-            for key, v in sorted(values.items(), key=lambda kv: [natural_key(str(p)) for p in kv[0]])]
-    return (["dataset", "model", "device", "metric", "mean ± std", "seeds"], rows) if rows else None
+        for key, v in t.metrics.items():
+            if metric_base(key) in order and v is not None:
+                values[(dataset_label(t), label(t.model, t.model_params), t.device, key)].append(float(v))
+    return dict(sorted(values.items(), key=lambda kv: ([natural_key(str(p)) for p in kv[0][:3]],
+                                                        order[metric_base(kv[0][3])], kv[0][3])))
+
+
+#: How a model-metric row states the spec's direction.
+BETTER = {True: "higher", False: "lower", None: "-"}
+
+
+def model_metric_table(trials: Iterable[TrialResult], registry: Registry | None = None) -> Table | None:
+    """:func:`model_metric_values` as rows: the metric's registered title and direction,
+    mean ± std over seeds."""
+    registry = registry or get_registry()
+    rows = [[ds, model, dev, column_title(key, registry), BETTER[registry.metric(key).higher_is_better],
+             fmt(*mean_std(v)), str(len(v))]
+            for (ds, model, dev, key), v in model_metric_values(trials, registry).items()]
+    return (["dataset", "model", "device", "metric", "better", "mean ± std", "seeds"], rows) if rows else None
 
 
 def budget_table(trials: Iterable[TrialResult]) -> Table | None:

@@ -5,8 +5,8 @@ becomes the table's heading, the device and seed columns are dropped when they a
 same on every row, headers are abbreviated, ``± 0`` is dropped when every row has one
 seed, and a table still wider than ``width`` is split into a quality and a cost table.
 Models outside their parameter budget (``budget_ok = 0``) are starred, and the metrics a
-model adds itself (its spec's ``metrics``, e.g. the hybrid's recovered ``sigma_hat``) get
-a table of their own.
+model computes itself (registered in table ``"model"``, e.g. the hybrid's recovered
+``sigma_hat``) get a table of their own.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from dpbench.metrics import format_mean_std, mean_std
 from dpbench.params import format_params
 from dpbench.plugins import get_registry
 from dpbench.report.summary import failures, summary_rows
+from dpbench.report.tables import column_title, model_metric_values
 from dpbench.results import TrialResult, dataset_label
 
 WIDTH = 120
@@ -97,19 +98,18 @@ def dataset_tables(trials: list[TrialResult], width: int = WIDTH) -> list[str]:
 
 
 def model_metric_lines(trials: Iterable[TrialResult]) -> list[str]:
-    """The metrics models add themselves (``info["model_metrics"]``), mean ± std over seeds."""
-    values: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    for t in trials:
-        for name in t.info.get("model_metrics", []) if t.status == "ok" else []:
-            if t.metrics.get(name) is not None:
-                values[(dataset_label(t), model_label(t), name)].append(float(t.metrics[name]))
+    """The metrics models compute themselves (registered in table ``"model"``, e.g. the
+    hybrid's recovered ``sigma_hat``), under their registered titles; mean ± std over seeds."""
+    registry = get_registry()
+    values = model_metric_values(trials, registry)
     if not values:
         return []
     single = all(len(v) == 1 for v in values.values())
-    rows = [[d, m, n, format_mean_std(v[0]) if single else format_mean_std(*mean_std(v))]
-            for (d, m, n), v in sorted(values.items())]
-    return ["model-specific metrics" + ("" if single else " (mean ± std over seeds)"),
-            _table(["dataset", "model", "metric", "value"], rows), ""]
+    rows = [[d, m, dev, column_title(key, registry), format_mean_std(v[0]) if single else format_mean_std(*mean_std(v))]
+            for (d, m, dev, key), v in values.items()]
+    device, headers, rows = _drop_constant(["dataset", "model", "device", "metric", "value"], rows, "device")
+    heading = "model-specific metrics" + (f" ({device})" if device else "")
+    return [heading + ("" if single else " (mean ± std over seeds)"), _table(headers, rows), ""]
 
 
 def derived_lines(derived: list[dict[str, Any]]) -> list[str]:

@@ -102,6 +102,7 @@ class Row:
     n: tuple[int, int]
     status: str  # "ok", "regression", "improved", "untested", "inconclusive"
     note: str = ""
+    spread: float | None = None  # paired throughput rows: sample sd of the per-pair log ratios
 
     @property
     def regression(self) -> bool:
@@ -216,7 +217,8 @@ def paired_throughput_row(key: Key, b: dict[int, list[float]], c: dict[int, list
     about 0, where the t-test is robust; a rank test (Wilcoxon signed-rank) cannot go below
     p = 2^-n one-sided — 1/8 with 3 pairs — too weak for Holm over several cells. Identical
     ``d`` in every pair (zero spread) gives p = 0 when ``d ≠ 0``. Fewer than 2 pairs:
-    ``untested``. Seeds present on one side only are not used."""
+    ``untested``. Seeds present on one side only are not used. ``Row.spread`` is the sample
+    standard deviation of ``d`` (what decides the power, docs/ci.md)."""
     seeds = sorted(set(b) & set(c))
     mb = [statistics.median(b[s]) for s in seeds]
     mc = [statistics.median(c[s]) for s in seeds]
@@ -238,7 +240,9 @@ def paired_throughput_row(key: Key, b: dict[int, list[float]], c: dict[int, list
         return float(ttest_1samp(d, 0.0, alternative="less" if worse else "greater").pvalue)
 
     status, p, note = _throughput_verdict(math.exp(mean), threshold, alpha, len(seeds), "trial pairs", test)
-    return Row(*_labels(key), gb, gc, math.exp(mean), p, n, status, note or f"paired over {len(seeds)} seeds")
+    sd = statistics.stdev(d)
+    return Row(*_labels(key), gb, gc, math.exp(mean), p, n, status,
+               note or f"paired over {len(seeds)} seeds, sd of log ratios {sd:.3g}", sd)
 
 
 MIN_SEEDS = 3

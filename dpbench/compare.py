@@ -216,7 +216,8 @@ def paired_throughput_row(key: Key, b: dict[int, list[float]], c: dict[int, list
     ``alpha``. Within an A/A pair the two trials are exchangeable, so ``d`` is symmetric
     about 0, where the t-test is robust; a rank test (Wilcoxon signed-rank) cannot go below
     p = 2^-n one-sided — 1/8 with 3 pairs — too weak for Holm over several cells. Identical
-    ``d`` in every pair (zero spread) gives p = 0 when ``d ≠ 0``. Fewer than 2 pairs:
+    ``d`` in every pair (zero spread, to 1e-9) gives p = 0 — only reached when ``d ≠ 0``,
+    since the ratio must clear the threshold first. Fewer than 2 pairs:
     ``untested``. Seeds present on one side only are not used. ``Row.spread`` is the sample
     standard deviation of ``d`` (what decides the power, docs/ci.md)."""
     seeds = sorted(set(b) & set(c))
@@ -233,7 +234,7 @@ def paired_throughput_row(key: Key, b: dict[int, list[float]], c: dict[int, list
     gb, gc = math.exp(statistics.fmean(map(math.log, mb))), math.exp(statistics.fmean(map(math.log, mc)))
 
     def test(worse: bool) -> float:
-        if max(d) == min(d):
+        if math.isclose(max(d), min(d), rel_tol=1e-9, abs_tol=1e-12):  # no spread: t is ±inf
             return 0.0
         from scipy.stats import ttest_1samp
 

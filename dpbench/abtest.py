@@ -8,7 +8,8 @@ workers plan the same suite; trials then run one at a time, alternating between 
 in the order A B B A A B … (each pair of adjacent trials is the same trial on both sides,
 and which side goes first alternates, so a linear drift of the machine's speed hits both
 sides equally). Each side writes an ordinary run directory (``OUT/base``, ``OUT/head``);
-the comparison is :func:`dpbench.compare.compare_docs` of the two.
+the comparison is :func:`abtest_rows`: throughput by a paired test over the trial pairs
+(the same seed on both sides), Holm-corrected over the throughput cells.
 
 A trial that fails on one side only is that side's failure, never a throughput or accuracy
 regression (failed trials are not compared). Bad input raises
@@ -245,13 +246,16 @@ def one_sided_failures(base: Side, head: Side) -> dict[str, list[str]]:
 
 def abtest_rows(base: dict[str, Any], head: dict[str, Any], threshold: float, alpha: float,
                 acc_tolerance: float, names: tuple[str, str] = ("base", "head")) -> list:
-    """The verdicts of an A/B run: :func:`dpbench.compare.compare_docs` (same machine by
-    construction, so no machine check), then Holm's correction over all throughput cells
-    (:func:`dpbench.compare.holm_throughput`): with tens of cells, a per-cell α would flag
-    some cell of almost every same-code run on a loaded machine."""
+    """The verdicts of an A/B run: :func:`dpbench.compare.compare_docs` with ``paired=True``
+    (same machine by construction, so no machine check; throughput by the paired test over
+    trial pairs of the same seed, :func:`dpbench.compare.paired_throughput_row`), then Holm's
+    correction over all throughput cells (:func:`dpbench.compare.holm_throughput`): with
+    tens of cells, a per-cell α would flag some cell of almost every same-code run.
+    Accuracy cells keep the rank rule of ``dpbench compare`` (docs/ci.md, "abtest")."""
     from dpbench.compare import compare_docs, holm_throughput
 
-    return holm_throughput(compare_docs(base, head, threshold, alpha, acc_tolerance, names=names), alpha)
+    return holm_throughput(compare_docs(base, head, threshold, alpha, acc_tolerance, names=names, paired=True),
+                           alpha)
 
 
 def default_out() -> Path:

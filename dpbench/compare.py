@@ -12,6 +12,14 @@ both runs with status ``ok``. Two rules, both direction-aware:
   ``p ≤ alpha`` (default 0.05; with 3 vs 3 samples, the smoke suite's minimum, the exact
   p reaches 0.05 only when every current sample is below every baseline sample). An
   improvement is the mirror image.
+
+  ``dpbench abtest`` uses the **paired** form instead (``compare_docs(paired=True)``,
+  :func:`paired_throughput_row`): there the same trial ran on both sides back to back, so
+  the unit is the trial pair — the ratio is the geometric mean of the per-seed ratios of
+  trial medians and a one-sided one-sample t-test on their logs decides (samples of one
+  trial are correlated, so pooling them over-states the evidence). A committed baseline
+  has no pairs, so ``dpbench compare`` keeps the pooled rule.
+
 Which metric follows which rule, its direction and its absolute floor come from the metric
 registry (:class:`dpbench.specs.MetricSpec` ``gate``, ``higher_is_better``, ``tolerance``),
 so a plugin's metric is gated like a built-in one.
@@ -42,7 +50,7 @@ import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from dpbench.params import UsageError, format_params
 from dpbench.results import trials_of
@@ -94,6 +102,7 @@ class Row:
     n: tuple[int, int]
     status: str  # "ok", "regression", "improved", "untested", "inconclusive"
     note: str = ""
+    spread: float | None = None  # paired throughput rows: sample sd of the per-pair log ratios
 
     @property
     def regression(self) -> bool:
@@ -122,11 +131,12 @@ def _trial_scale(info: dict[str, Any], run_scale: float | None) -> float:
 
 def _cells(doc: dict[str, Any], scale: float | None, relative_to: str | None = None,
            registry: "Registry | None" = None) -> dict[Key, dict[str, Any]]:
-    """Per cell: pooled throughput samples (divided by calibration ``scale``, or by the median of
-    ``relative_to`` on the same dataset and device) and per-seed accuracy values."""
+    """Per cell: throughput samples per seed (``"trials"``: seed → the trial's samples,
+    divided by calibration ``scale``, or by the median of ``relative_to`` on the same
+    dataset and device) and per-seed accuracy values (``"seeds"``)."""
     registry = _registry(registry)
     throughput = throughput_metrics(registry)
-    cells: dict[Key, dict[str, Any]] = defaultdict(lambda: {"samples": [], "seeds": {}})
+    cells: dict[Key, dict[str, Any]] = defaultdict(lambda: {"trials": defaultdict(list), "seeds": {}})
     for t in trials_of(doc):
         if t.status != "ok":
             continue
@@ -135,19 +145,25 @@ def _cells(doc: dict[str, Any], scale: float | None, relative_to: str | None = N
             vals = [v / _trial_scale(t.info, scale) for v in t.samples.get(m, [])
                     if v is not None and math.isfinite(v) and v > 0]
             if vals:
-                cells[(*base, m, t.block)]["samples"] += vals
+                cells[(*base, m, t.block)]["trials"][t.seed] += vals
         for m, v in t.metrics.items():
             if gated_accuracy(m, registry) is not None and v is not None and math.isfinite(v):
                 cells[(*base, m, t.block)]["seeds"][t.seed] = float(v)
     if relative_to is not None:
-        refs = {k[2:]: statistics.median(v["samples"]) for k, v in cells.items()
+        refs = {k[2:]: statistics.median(pooled(v)) for k, v in cells.items()
                 if k[0] == relative_to and not k[1] and k[5] in throughput}
         for key in [k for k in cells if k[5] in throughput]:
             if key[0] == relative_to or key[2:] not in refs:
                 del cells[key]
             else:
-                cells[key]["samples"] = [v / refs[key[2:]] for v in cells[key]["samples"]]
+                cells[key]["trials"] = {s: [v / refs[key[2:]] for v in vals]
+                                        for s, vals in cells[key]["trials"].items()}
     return cells
+
+
+def pooled(cell: dict[str, Any]) -> list[float]:
+    """All throughput samples of a cell, every seed's trial together."""
+    return [v for vals in cell["trials"].values() for v in vals]
 
 
 def _labels(key: Key) -> tuple[str, str, str, str]:
@@ -156,23 +172,78 @@ def _labels(key: Key) -> tuple[str, str, str, str]:
     return (key[0] + (f":{key[1]}" if key[1] else ""), dataset, key[4], key[5])
 
 
+def _throughput_verdict(ratio: float, threshold: float, alpha: float, n_units: int, units: str,
+                        test: Callable[[bool], float]) -> tuple[str, float | None, str]:
+    """(status, p, note) of a throughput cell with ``ratio`` = current / baseline: ``ok``
+    inside the threshold; beyond it ``untested`` with fewer than 2 ``units`` on a side,
+    else ``test(worse)`` (the one-sided p that current is slower when ``worse``, faster
+    otherwise) decides at ``alpha``."""
+    if 1 / (1 + threshold) <= ratio <= 1 + threshold:
+        return "ok", None, ""
+    if n_units < 2:
+        return "untested", None, f"too few {units} for a test"
+    worse = ratio < 1
+    p = test(worse)
+    if p <= alpha:
+        return ("regression" if worse else "improved"), p, ""
+    return "ok", p, f"not significant (p={p:.3g} > {alpha:g})"
+
+
 def _throughput_row(key: Key, b: list[float], c: list[float], threshold: float, alpha: float) -> Row:
+    """Unpaired rule (``dpbench compare``): the samples of all seeds pooled per side, ratio of
+    the medians, one-sided Mann–Whitney U test."""
     from scipy.stats import mannwhitneyu  # here, not at import: the CLI's parser needs this module
 
     mb, mc = statistics.median(b), statistics.median(c)
-    ratio = mc / mb
-    status, p, note = "ok", None, ""
-    if ratio < 1 / (1 + threshold) or ratio > 1 + threshold:
-        worse = ratio < 1
-        if min(len(b), len(c)) < 2:
-            status, note = "untested", "too few samples for a test"
-        else:
-            p = float(mannwhitneyu(c, b, alternative="less" if worse else "greater").pvalue)
-            if p <= alpha:
-                status = "regression" if worse else "improved"
-            else:
-                note = f"not significant (p={p:.3g} > {alpha:g})"
-    return Row(*_labels(key), mb, mc, ratio, p, (len(b), len(c)), status, note)
+    status, p, note = _throughput_verdict(
+        mc / mb, threshold, alpha, min(len(b), len(c)), "samples",
+        lambda worse: float(mannwhitneyu(c, b, alternative="less" if worse else "greater").pvalue))
+    return Row(*_labels(key), mb, mc, mc / mb, p, (len(b), len(c)), status, note)
+
+
+def paired_throughput_row(key: Key, b: dict[int, list[float]], c: dict[int, list[float]], threshold: float,
+                          alpha: float) -> Row:
+    """Paired rule (``dpbench abtest``): the unit of replication is a *trial pair* — the same
+    seed's trial on both sides, run back to back — not a timing sample. The samples of one
+    trial share its process and moment (docs/ci.md: ±30 % between trials), so pooling them
+    treats correlated samples as independent (pseudo-replication, Hurlbert 1984).
+
+    Per seed present on both sides: ``d = log(median(c[seed]) / median(b[seed]))``. The
+    ratio is ``exp(mean d)`` (the geometric mean of the pair ratios; ``baseline`` and
+    ``current`` are the geometric means of the trial medians, so ``current / baseline`` is
+    that ratio); beyond the threshold a one-sided one-sample t-test of ``mean d < 0``
+    (``> 0`` for an improvement; Student 1908, ``scipy.stats.ttest_1samp``) decides at
+    ``alpha``. Within an A/A pair the two trials are exchangeable, so ``d`` is symmetric
+    about 0, where the t-test is robust; a rank test (Wilcoxon signed-rank) cannot go below
+    p = 2^-n one-sided — 1/8 with 3 pairs — too weak for Holm over several cells. Identical
+    ``d`` in every pair (zero spread, to 1e-9) gives p = 0 — only reached when ``d ≠ 0``,
+    since the ratio must clear the threshold first. Fewer than 2 pairs:
+    ``untested``. Seeds present on one side only are not used. ``Row.spread`` is the sample
+    standard deviation of ``d`` (what decides the power, docs/ci.md)."""
+    seeds = sorted(set(b) & set(c))
+    mb = [statistics.median(b[s]) for s in seeds]
+    mc = [statistics.median(c[s]) for s in seeds]
+    d = [math.log(y / x) for x, y in zip(mb, mc)]
+    n = (len(seeds), len(seeds))
+    if len(seeds) < 2:
+        gb = mb[0] if mb else statistics.median(pooled({"trials": b}))
+        gc = mc[0] if mc else statistics.median(pooled({"trials": c}))
+        return Row(*_labels(key), gb, gc, gc / gb, None, n, "untested",
+                   f"{len(seeds)} trial pair(s); a paired test needs 2 or more seeds on both sides")
+    mean = statistics.fmean(d)
+    gb, gc = math.exp(statistics.fmean(map(math.log, mb))), math.exp(statistics.fmean(map(math.log, mc)))
+
+    def test(worse: bool) -> float:
+        if math.isclose(max(d), min(d), rel_tol=1e-9, abs_tol=1e-12):  # no spread: t is ±inf
+            return 0.0
+        from scipy.stats import ttest_1samp
+
+        return float(ttest_1samp(d, 0.0, alternative="less" if worse else "greater").pvalue)
+
+    status, p, note = _throughput_verdict(math.exp(mean), threshold, alpha, len(seeds), "trial pairs", test)
+    sd = statistics.stdev(d)
+    return Row(*_labels(key), gb, gc, math.exp(mean), p, n, status,
+               note or f"paired over {len(seeds)} seeds, sd of log ratios {sd:.3g}", sd)
 
 
 MIN_SEEDS = 3
@@ -215,9 +286,12 @@ def accuracy_rank_row(key: Key, b: dict[int, float], c: dict[int, float], rel_to
 def compare_docs(baseline: dict[str, Any], current: dict[str, Any], threshold: float = DEFAULT_THRESHOLD,
                  alpha: float = DEFAULT_ALPHA, acc_tolerance: float = DEFAULT_ACC_TOLERANCE,
                  normalize: bool = False, names: tuple[str, str] = ("baseline", "current"),
-                 relative_to: str | None = None, registry: "Registry | None" = None) -> list[Row]:
+                 relative_to: str | None = None, registry: "Registry | None" = None,
+                 paired: bool = False) -> list[Row]:
     """All comparable cells of two validated ``results.json`` documents (which metrics, their
     rules, directions and floors: from the metric registry, default the process one).
+    ``paired``: throughput by :func:`paired_throughput_row` (trials of the same seed on both
+    sides are pairs: ``dpbench abtest``), else by the pooled-sample rule (a committed baseline).
 
     Raises :class:`UsageError` when nothing is comparable (or calibration is missing
     with ``normalize``)."""
@@ -233,8 +307,12 @@ def compare_docs(baseline: dict[str, Any], current: dict[str, Any], threshold: f
     rows: list[Row] = []
     for key in sorted(set(cb) & set(cc)):
         if key[5] in throughput:
-            if cb[key]["samples"] and cc[key]["samples"]:
-                rows.append(_throughput_row(key, cb[key]["samples"], cc[key]["samples"], threshold, alpha))
+            if not (cb[key]["trials"] and cc[key]["trials"]):
+                continue
+            if paired:
+                rows.append(paired_throughput_row(key, cb[key]["trials"], cc[key]["trials"], threshold, alpha))
+            else:
+                rows.append(_throughput_row(key, pooled(cb[key]), pooled(cc[key]), threshold, alpha))
         else:
             row = accuracy_rank_row(key, cb[key]["seeds"], cc[key]["seeds"], acc_tolerance, alpha, registry)
             if row is not None:

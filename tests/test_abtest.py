@@ -1,16 +1,23 @@
 """``dpbench abtest`` end to end on a temporary clone of this repository with planted
 commits: both sides import their own worktree, trials interleave, a slowed-down model is
-flagged, a trial failing on one side is that side's failure; bad input exits 2."""
+flagged, a trial failing on one side is that side's failure; bad input exits 2. And the
+paired throughput rule of :func:`dpbench.abtest.abtest_rows` on synthetic documents: no
+false alarms from per-trial process offsets (which the pooled rule mistakes for changes),
+power against a planted 20 % slowdown, untested with one pair."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import pytest
+from scipy.stats import ttest_1samp
 
-from dpbench.abtest import schedule
-from dpbench.compare import compare_docs
+from dpbench.abtest import abtest_rows, schedule
+from dpbench.compare import DEFAULT_ALPHA, compare_docs
 from dpbench.cli import main
 from dpbench.results import load_results
 
@@ -83,6 +90,8 @@ def test_abtest_end_to_end_flags_the_slowdown_and_blames_the_failing_side(clone,
     rows = compare_docs(base, head)  # per cell: 3 vs 3 samples, every head sample slower
     bad = {(r.model, r.metric) for r in rows if r.regression}
     assert ("fnn", "infer_seq_per_s") in bad and not any(m == "gru" for m, _ in bad)
+    # abtest's own verdicts are paired: with 1 seed, one trial pair per cell, throughput untested
+    assert "1 trial pair(s); a paired test needs 2 or more seeds on both sides" in captured.out
     assert len(git(clone, "worktree", "list").splitlines()) == 1  # temporary worktrees removed
 
 
@@ -121,3 +130,100 @@ def test_dirty_tree_without_head_rev_exits_2(clone, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "has uncommitted changes (README.md); commit them or name HEAD_REV" in err
     assert err.count("\n") == 1
+
+
+# --- the paired throughput rule on synthetic documents ---------------------------------
+
+SAMPLES = 20  # timing samples per trial
+
+
+def ab_docs(rng: np.random.Generator, cells: int, seeds: int, own: Callable[[np.random.Generator], float],
+            factor: float = 1.0, shared: float = 0.0) -> tuple[dict, dict]:
+    """Base and head documents with ``cells`` inference-throughput cells (models m0, m1, …)
+    of ``seeds`` trials each. A trial's speed is 1000 seq/s × a pair offset uniform in
+    1 ± ``shared`` (the machine at that moment, common to both trials of a pair) × the
+    trial's own process offset ``own(rng)`` (common to its samples); each of its
+    :data:`SAMPLES` samples adds ±2 % noise. Head trials are also × ``factor``."""
+    docs: tuple[dict, dict] = ({"trials": []}, {"trials": []})
+    for i in range(cells):
+        for s in range(seeds):
+            moment = rng.uniform(1 - shared, 1 + shared)
+            for doc, f in zip(docs, (1.0, factor)):
+                speed = 1000 * f * moment * own(rng)
+                samples = list(speed * (1 + 0.02 * rng.standard_normal(SAMPLES)))
+                doc["trials"].append({"trial_id": f"m{i}-{s}", "model": f"m{i}", "model_params": {},
+                                      "dataset": "lorenz", "dataset_params": {}, "seed": s, "device": "cpu",
+                                      "status": "ok", "block": "", "metrics": {},
+                                      "samples": {"infer_seq_per_s": samples}, "info": {}})
+    return docs
+
+
+def process_offset(rng: np.random.Generator) -> float:
+    """The ±30 % per-process effect of docs/ci.md: uniform in [0.7, 1.3]."""
+    return float(rng.uniform(0.7, 1.3))
+
+
+def counts(rows) -> tuple[int, int]:
+    return sum(r.status == "regression" for r in rows), sum(r.status == "improved" for r in rows)
+
+
+@pytest.mark.parametrize("seeds", [3, 5])
+def test_paired_rule_does_not_mistake_process_offsets_for_changes(seeds):
+    """A/A, 200 cells, every trial with its own ±30 % process offset: each one-sided paired
+    test (α per direction) flags at most 2α of the cells (expected ≤ α); the pooled-sample
+    rule on the same documents takes the offsets for code changes."""
+    base, head = ab_docs(np.random.default_rng(seeds), 200, seeds, process_offset)
+    paired = compare_docs(base, head, paired=True)
+    pooled = compare_docs(base, head)
+    assert len(paired) == len(pooled) == 200 and all(r.n == (seeds, seeds) for r in paired)
+    bound = 2 * DEFAULT_ALPHA * 200
+    worse, better = counts(paired)
+    assert worse <= bound and better <= bound, (worse, better)
+    old_worse, old_better = counts(pooled)
+    assert old_worse > bound and old_worse >= 3 * max(worse, 1), (old_worse, worse)
+    assert old_better > bound
+
+
+def test_paired_rule_finds_a_planted_20_percent_slowdown():
+    """Head × 0.8; per-trial noise sd 7 % (log scale; per-pair sd ≈ 10 %) on top of a ±30 %
+    offset shared by the two trials of a pair (which pairing cancels); 5 seeds: flagged in
+    ≥ 95 % of 200 cells, never as an improvement."""
+    base, head = ab_docs(np.random.default_rng(7), 200, 5, lambda r: math.exp(0.07 * r.standard_normal()),
+                         factor=0.8, shared=0.3)
+    worse, better = counts(compare_docs(base, head, paired=True))
+    assert worse >= 0.95 * 200 and better == 0, worse
+
+
+def test_paired_ratio_and_p_are_the_geometric_mean_and_a_t_test_on_log_ratios():
+    base, head = ab_docs(np.random.default_rng(3), 1, 4, process_offset, factor=0.6)
+    head["trials"][3]["seed"] = 9  # a seed on one side only is not a pair
+    (row,) = [r for r in compare_docs(base, head, paired=True)]
+    med = {(d, t["seed"]): float(np.median(t["samples"]["infer_seq_per_s"]))
+           for d, doc in enumerate((base, head)) for t in doc["trials"]}
+    logs = [math.log(med[1, s] / med[0, s]) for s in (0, 1, 2)]
+    assert row.n == (3, 3) and row.ratio == pytest.approx(math.exp(np.mean(logs)))
+    assert row.current / row.baseline == pytest.approx(row.ratio)
+    assert row.p_value == pytest.approx(ttest_1samp(logs, 0.0, alternative="less").pvalue)
+
+
+def test_one_trial_pair_is_untested():
+    base, head = ab_docs(np.random.default_rng(4), 1, 1, process_offset, factor=0.5)
+    (row,) = abtest_rows(base, head, 0.1, 0.05, 0.1)
+    assert row.status == "untested" and row.p_value is None and row.n == (1, 1)
+    assert row.ratio == pytest.approx(0.5, rel=0.7) and "1 trial pair(s)" in row.note
+    (unpaired,) = compare_docs(base, head)  # the pooled rule would have called it, from 20 vs 20 samples
+    assert unpaired.regression
+
+
+def test_abtest_rows_use_the_paired_rule_then_holm():
+    """One slowed cell of six with per-pair log ratios −0.3, −0.1, −0.25 (ratio 0.81, paired
+    p ≈ 0.035): a regression at α alone, not after Holm over the six throughput cells."""
+    base, head = ab_docs(np.random.default_rng(5), 6, 3, lambda r: 1.0)
+    for t, d in zip(head["trials"][:3], (-0.3, -0.1, -0.25)):
+        t["samples"]["infer_seq_per_s"] = [v * math.exp(d) for v in t["samples"]["infer_seq_per_s"]]
+    alone = compare_docs(base, head, paired=True)[0]
+    assert alone.model == "m0" and alone.regression and 0.025 < alone.p_value < 0.05
+    rows = abtest_rows(base, head, 0.1, 0.05, 0.1)
+    assert [r.status for r in rows] == ["ok"] * 6 and all(r.n == (3, 3) for r in rows)
+    assert rows[0].note.startswith("not significant after Holm over 6 cells")
+    assert abtest_rows(base, head, 0.1, 0.25, 0.1)[0].regression  # 6 × 0.035 ≤ 0.25

@@ -4,9 +4,11 @@ Both revisions are checked out in temporary git worktrees and imported from ther
 trials run on this machine one at a time, interleaved (A B B A A B ...), so load and
 thermal drift hit both sides alike; every trial runs in a fresh worker process of its side
 (--one-process: one per side). Each side writes an ordinary run directory
-(OUT/base, OUT/head; default OUT results/abtest/<timestamp>), then the two are compared
-with the rules of ``dpbench compare`` (see docs/ci.md), Holm-corrected over all
-throughput cells. HEAD_REV defaults to HEAD, which
+(OUT/base, OUT/head; default OUT results/abtest/<timestamp>), then the two are compared:
+throughput by a paired test -- per seed, the log ratio of the two trials' medians; a
+one-sided t-test over the seeds (fewer than 2 seeds: untested) -- Holm-corrected over all
+throughput cells; accuracy by the rules of ``dpbench compare`` (see docs/ci.md). HEAD_REV
+defaults to HEAD, which
 then needs a clean working tree. A trial that fails on one side only is listed as a
 failure of that side, not as a regression.
 

@@ -106,7 +106,7 @@ def add_gate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=_fraction, default=DEFAULT_THRESHOLD,
                    help=f"smallest throughput change that counts (default {DEFAULT_THRESHOLD:g} = 10%%)")
     p.add_argument("--alpha", type=_fraction, default=DEFAULT_ALPHA,
-                   help=f"significance level of the one-sided Mann-Whitney U test (default {DEFAULT_ALPHA:g})")
+                   help=f"significance level of the one-sided tests (default {DEFAULT_ALPHA:g})")
     p.add_argument("--acc-tolerance", type=_fraction, default=DEFAULT_ACC_TOLERANCE,
                    help=f"relative tolerance of accuracy metrics (default {DEFAULT_ACC_TOLERANCE:g})")
     p.add_argument("--format", choices=["text", "md"], default="text", help="md: a table for a PR comment")

@@ -282,29 +282,30 @@ def _attractor_figures(run_dir: Path, trials: list[TrialResult], fig_dir: Path) 
     return out
 
 
-PUBLISHED_PREAMBLE = """The committed baseline run of the `{suite}` suite (`{run_dir}`), generated, not edited by hand.
+PUBLISHED_PREAMBLE = """The committed run of the `{suite}` suite (`{run_dir}`), generated, not edited by hand.
 Regenerate it with
 
 ```bash
-dpbench run --suite {suite} --jobs 2 --out {run_dir} --force
+dpbench run --suite {suite} --out {run_dir} --force
 dpbench report {run_dir} --published --out {out}
 ```
 
-{regenerate}`dpbench compare` checks a run against it (see [docs/ci.md](../docs/ci.md)); on another machine
+{regenerate}`dpbench compare` checks a run against it (see [docs/ci.md]({ci_doc})); on another machine
 its throughput verdicts are inconclusive (exit 3) unless `--normalize`. The CI gate is
 `dpbench abtest`, which runs base and head side by side on one machine instead.
 """
 
-#: How the protocol-v2 results are made (README "Protocol"): the default suite at budget
-#: scales 1 and 5 and their verdict stability, and the standard suite.
-REGENERATE = """The protocol-v2 results (tuning on validation, schedule, early stopping; README "Protocol"):
+#: How the protocol-v2 results are made (README "Protocol"): the standard suite (the
+#: baseline), the default suite at budget scales 1 and 5 and their verdict stability.
+REGENERATE = """The protocol-v2 results (tuning on validation, reduce-on-plateau, early stopping; README "Protocol"):
 
 ```bash
-dpbench run --suite default --jobs 2 --out results/default-k1 --force                    # <= 20 min target
-dpbench run --suite default --jobs 2 --budget-scale 5 --out results/default-k5 --force   # every step and tuning budget x5
-dpbench stability results/default-k1 results/default-k5 --markdown                       # Spearman rho, flipped verdicts
-dpbench run --suite standard --jobs 2 --out results/standard-cpu --force                 # <= 90 min target, 5 seeds
+dpbench run --suite standard --out results/standard-cpu --force                 # <= 90 min target, 5 seeds
 dpbench report results/standard-cpu --published --out results/README.md
+dpbench run --out results/default-cpu --force                                   # the default suite, <= 20 min target
+dpbench report results/default-cpu --published --out results/default-cpu/README.md
+dpbench run --budget-scale 5 --out results/default-k5 --force                   # every step and tuning budget x5
+dpbench stability results/default-cpu results/default-k5 --markdown             # Spearman rho, flipped verdicts
 ```
 
 """
@@ -326,8 +327,9 @@ def write_report(run_dir: Path, out: Path | None = None, title: str | None = Non
     if published:
         suite = (load_results(run_dir).get("config") or {}).get("suite", {}).get("name", "default")
         head, _, rest = report.markdown.partition("\n")
+        ci_doc = Path(os.path.relpath(Path("docs/ci.md").resolve(), out.parent.resolve())).as_posix()
         preamble = PUBLISHED_PREAMBLE.format(suite=suite, run_dir=run_dir.as_posix(), out=out.as_posix(),
-                                             regenerate=REGENERATE)
+                                             regenerate=REGENERATE, ci_doc=ci_doc)
         report.markdown = f"{head}\n\n{preamble}{rest}"
     atomic_write(out, report.markdown)
     return out, report

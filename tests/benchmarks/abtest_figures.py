@@ -5,7 +5,10 @@
 
 clones this repository's HEAD (``git clone --local``), optionally commits a planted change
 on top, runs ``dpbench abtest BASE HEAD`` ``--reps`` times and prints, per repetition, the
-exit code and the flagged comparisons, then one JSON summary line. Plants:
+exit code, the flagged comparisons (throughput by abtest's paired rule: ratio = geometric
+mean of the per-seed ratios of trial medians, p of the one-sided t-test on their logs before
+Holm, n pairs, sd of the log ratios) and the median per-pair spread per throughput metric
+(feed it to ``tests/benchmarks/abtest_power.py``), then one JSON summary line. Plants:
 
 * ``none``: A/A, the same revision on both sides;
 * ``slow``: ``fnn``'s forward spins for a quarter of its own compute time (inference
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,7 +63,11 @@ def make_clone(plant: str, where: Path) -> tuple[Path, str, str]:
     return clone, "HEAD~1", "HEAD"
 
 
-def flagged(out: Path) -> tuple[list[str], int]:
+def flagged(out: Path) -> tuple[list[str], int, dict[str, float]]:
+    """The flagged rows of one repetition (throughput: the paired rule's geometric-mean ratio,
+    its p before Holm, the number of pairs and the sd of their log ratios), the number of
+    comparisons, and per throughput metric the median over cells of that sd (the per-pair
+    spread that sets the power, docs/ci.md)."""
     sys.path.insert(0, str(ROOT))
     from dpbench.abtest import abtest_rows
     from dpbench.compare import DEFAULT_ACC_TOLERANCE, DEFAULT_ALPHA, DEFAULT_THRESHOLD
@@ -67,8 +75,14 @@ def flagged(out: Path) -> tuple[list[str], int]:
 
     rows = abtest_rows(load_results(out / "base"), load_results(out / "head"), DEFAULT_THRESHOLD, DEFAULT_ALPHA,
                        DEFAULT_ACC_TOLERANCE)
-    return [f"{r.model} {r.dataset} {r.metric} {r.status} ratio {r.ratio:.3f} p {r.p_value or float('nan'):.2g}"
-            for r in rows if r.status in ("regression", "improved")], len(rows)
+    spreads: dict[str, list[float]] = {}
+    for r in rows:
+        if r.spread is not None:
+            spreads.setdefault(r.metric, []).append(r.spread)
+    text = [f"{r.model} {r.dataset} {r.metric} {r.status} ratio {r.ratio:.3f} p {r.p_value or float('nan'):.2g} "
+            f"n {r.n[0]}" + (f" sd {r.spread:.3f}" if r.spread is not None else "")
+            for r in rows if r.status in ("regression", "improved")]
+    return text, len(rows), {m: round(statistics.median(v), 4) for m, v in spreads.items()}
 
 
 def main() -> int:
@@ -88,15 +102,16 @@ def main() -> int:
             cmd = [sys.executable, "-m", "dpbench.cli", "abtest", base, head, "--repo", str(clone),
                    "--out", str(out), "--changes-only", *extra]
             proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
-            rows, total = flagged(out) if (out / "head" / "results.json").exists() else (["no results"], 0)
+            rows, total, spread = flagged(out) if (out / "head" / "results.json").exists() \
+                else (["no results"], 0, {})
             print(f"rep {rep}: exit {proc.returncode}, load {load:.1f} -> {os.getloadavg()[0]:.1f}, "
-                  f"{len(rows)} flagged of {total}", flush=True)
+                  f"{len(rows)} flagged of {total}, median per-pair sd of log ratios {spread}", flush=True)
             for r in rows:
                 print(f"  {r}", flush=True)
             if proc.returncode not in (0, 1):
                 print(proc.stderr[-2000:], flush=True)
             summary["reps"].append({"exit": proc.returncode, "flagged": rows, "comparisons": total,
-                                    "load_start": load, "load_end": os.getloadavg()[0]})
+                                    "pair_sd": spread, "load_start": load, "load_end": os.getloadavg()[0]})
     print(json.dumps(summary))
     return 0
 

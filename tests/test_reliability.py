@@ -122,7 +122,10 @@ datasets = ["lorenz:length=400,window=8"]
 # so a signal sent once the earlier trials are on disk always lands mid-run, however slow or
 # loaded the machine is (no timing assumption).
 DRIVER = """
-import os, sys, time
+import os, signal, sys, time
+# a shell that starts background jobs hands them SIGINT ignored, and Python then keeps it
+# ignored: restore Ctrl-C, which the interrupt tests send
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import torch
 from torch import nn
 from dpbench import hookimpl

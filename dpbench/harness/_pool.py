@@ -15,7 +15,6 @@ terminates the workers; finished trials are already written by the runner.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import pickle
 import signal
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -69,8 +68,10 @@ def specs_blob(registry: Registry) -> bytes:
 
 
 def worker_threads(jobs: int) -> int:
-    """torch threads of each of ``jobs`` worker processes: the cores shared out, at least 1."""
-    return max(1, (os.cpu_count() or 1) // max(jobs, 1))
+    """torch threads of each of ``jobs`` worker processes: the usable cores shared out, at least 1."""
+    from dpbench.harness.suite import usable_cores
+
+    return max(1, usable_cores() // max(jobs, 1))
 
 
 class ProcessExecutor:

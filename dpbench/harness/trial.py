@@ -139,10 +139,8 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float,
         artifacts["rollout"] = example
     infer = E.inference_throughput(model, task, cfg.batch_size, ecfg.timing_repeats, device)
     samples["infer_seq_per_s"] = infer
-    own: dict[str, float] = {}
     if spec.metrics is not None:
-        own = _plugin_metrics(spec, model, task, device, ecfg.eval_batch_size, registry)
-        metrics.update(own)
+        metrics.update(_plugin_metrics(spec, model, task, device, ecfg.eval_batch_size, registry))
     if artifacts is not None and ecfg.save_diagnostics > 0 and spec.diagnostics:
         artifacts["diagnostics"] = E.collect_diagnostics(model, task.test.x[:ecfg.save_diagnostics], device, ecfg.save_diagnostics)
     if ecfg.gradient_sensitivity and task.kind == "recall":
@@ -161,7 +159,6 @@ def execute(trial: Trial, registry: Registry, on_progress: Callable[[int, float,
     info = {"hparams": built.hparams, "width": built.width, "best_step": result.best_step,
             **({"tuned": dict(trial.tuned)} if trial.tuned else {}),
             "plugin": spec.plugin, "dataset_plugin": dspec.plugin, "block": trial.block,
-            "model_metrics": sorted(own),
             "shapes": {"x": list(task.train.x.shape[1:]), "y": list(task.train.y.shape[1:])},
             "n": {"train": len(task.train), "val": len(task.val), "test": len(task.test)}}
     if spec.fitted:

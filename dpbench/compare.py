@@ -202,7 +202,7 @@ def _throughput_row(key: Key, b: list[float], c: list[float], threshold: float, 
 
 
 def paired_throughput_row(key: Key, b: dict[int, list[float]], c: dict[int, list[float]], threshold: float,
-                          alpha: float) -> Row:
+                          alpha: float, aligned: bool = False) -> Row:
     """Paired rule (``dpbench abtest``): the unit of replication is a *trial pair* — the same
     seed's trial on both sides, run back to back — not a timing sample. The samples of one
     trial share its process and moment (docs/ci.md: ±30 % between trials), so pooling them
@@ -219,11 +219,22 @@ def paired_throughput_row(key: Key, b: dict[int, list[float]], c: dict[int, list
     ``d`` in every pair (zero spread, to 1e-9) gives p = 0 — only reached when ``d ≠ 0``,
     since the ratio must clear the threshold first. Fewer than 2 pairs:
     ``untested``. Seeds present on one side only are not used. ``Row.spread`` is the sample
-    standard deviation of ``d`` (what decides the power, docs/ci.md)."""
+    standard deviation of ``d`` (what decides the power, docs/ci.md).
+
+    ``aligned``: the k-th samples of a pair were taken moments apart (``dpbench abtest``'s
+    interleaved bursts, :func:`dpbench.abtest.time_pair`), so each is compared with its
+    partner: ``d = log(median_k(c_k / b_k))``, which cancels the machine's speed at that
+    moment; pairs whose sample counts differ fall back to the ratio of medians."""
     seeds = sorted(set(b) & set(c))
     mb = [statistics.median(b[s]) for s in seeds]
     mc = [statistics.median(c[s]) for s in seeds]
-    d = [math.log(y / x) for x, y in zip(mb, mc)]
+
+    def log_ratio(s: int, x: float, y: float) -> float:
+        if aligned and len(b[s]) == len(c[s]):
+            return math.log(statistics.median([v / u for u, v in zip(b[s], c[s])]))
+        return math.log(y / x)
+
+    d = [log_ratio(s, x, y) for s, x, y in zip(seeds, mb, mc)]
     n = (len(seeds), len(seeds))
     if len(seeds) < 2:
         gb = mb[0] if mb else statistics.median(pooled({"trials": b}))
@@ -287,11 +298,12 @@ def compare_docs(baseline: dict[str, Any], current: dict[str, Any], threshold: f
                  alpha: float = DEFAULT_ALPHA, acc_tolerance: float = DEFAULT_ACC_TOLERANCE,
                  normalize: bool = False, names: tuple[str, str] = ("baseline", "current"),
                  relative_to: str | None = None, registry: "Registry | None" = None,
-                 paired: bool = False) -> list[Row]:
+                 paired: bool = False, aligned: bool = False) -> list[Row]:
     """All comparable cells of two validated ``results.json`` documents (which metrics, their
     rules, directions and floors: from the metric registry, default the process one).
     ``paired``: throughput by :func:`paired_throughput_row` (trials of the same seed on both
-    sides are pairs: ``dpbench abtest``), else by the pooled-sample rule (a committed baseline).
+    sides are pairs: ``dpbench abtest``; ``aligned``: their samples were interleaved, see
+    there), else by the pooled-sample rule (a committed baseline).
 
     Raises :class:`UsageError` when nothing is comparable (or calibration is missing
     with ``normalize``)."""
@@ -310,7 +322,8 @@ def compare_docs(baseline: dict[str, Any], current: dict[str, Any], threshold: f
             if not (cb[key]["trials"] and cc[key]["trials"]):
                 continue
             if paired:
-                rows.append(paired_throughput_row(key, cb[key]["trials"], cc[key]["trials"], threshold, alpha))
+                rows.append(paired_throughput_row(key, cb[key]["trials"], cc[key]["trials"], threshold, alpha,
+                                                  aligned))
             else:
                 rows.append(_throughput_row(key, pooled(cb[key]), pooled(cc[key]), threshold, alpha))
         else:

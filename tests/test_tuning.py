@@ -85,6 +85,33 @@ def test_a_model_hyper_parameter_is_tuned_only_for_models_that_have_it(registry,
     assert fnn.info["hparams"]["delays"] == fnn.info["tuned"]["delays"]
 
 
+def test_a_forced_rerun_with_another_space_tunes_afresh(registry, tmp_path):
+    """``--force`` over a run directory, or a changed tuning setup, must not reuse the old
+    studies: their trials were drawn from another space, and a study already at its budget
+    would hand its old choice to the finals without a single new trial."""
+    first = _run(_suite({"lr": {"choices": [1e-6, 1e-2]}}, budget=2), registry, tmp_path)
+    assert {t.info["tuned"]["lr"] for t in first} <= {1e-6, 1e-2}
+    _, writer, _ = R.run_suite(_suite({"lr": {"choices": [3e-3]}}, budget=2), registry, out=str(tmp_path),
+                               force=True, quiet=True)
+    (tried,) = _study_trials(tmp_path).values()
+    assert [t.params["lr"] for t in tried] == [3e-3, 3e-3]
+    assert {t.info["tuned"]["lr"] for t in writer.trials} == {3e-3}
+
+
+def test_the_study_name_changes_with_the_tuning_setup(registry):
+    from dataclasses import replace
+
+    from dpbench.harness.suite import expand_trials
+    from dpbench.harness.tuning import study_name
+
+    (t, *_), _ = expand_trials(_suite({"lr": {"choices": [1e-2]}}), registry, False)
+    base = study_name(t, ([("lr", {"choices": [1e-2]})], "none", 0, t.train))
+    assert base == study_name(t, ([("lr", {"choices": [1e-2]})], "none", 0, t.train))
+    assert base != study_name(t, ([("lr", {"choices": [3e-3]})], "none", 0, t.train))
+    assert base != study_name(t, ([("lr", {"choices": [1e-2]})], "median", 0, t.train))
+    assert base != study_name(t, ([("lr", {"choices": [1e-2]})], "none", 0, replace(t.train, patience=3)))
+
+
 def test_the_sealed_test_split_raises_on_every_read(registry):
     task = prepare(registry.dataset("henon"), {"length": 400}, 0)
     n_test = len(task.test)

@@ -3,11 +3,13 @@
 Both revisions are checked out in temporary git worktrees and imported from there; their
 trials run on this machine one at a time, interleaved (A B B A A B ...), so load and
 thermal drift hit both sides alike; every trial runs in a fresh worker process of its side
-(--one-process: one per side). Each side writes an ordinary run directory
+(--one-process: one per side). After each trial pair both sides' workers time the pair's
+model in alternating bursts (--timing-rounds, --burst), fractions of a second apart, so
+both see the same machine (interleaved.json). Each side writes an ordinary run directory
 (OUT/base, OUT/head; default OUT results/abtest/<timestamp>), then the two are compared:
-throughput by a paired test -- per seed, the log ratio of the two trials' medians; a
-one-sided t-test over the seeds (fewer than 2 seeds: untested) -- Holm-corrected over all
-throughput cells; accuracy by the rules of ``dpbench compare`` (see docs/ci.md). HEAD_REV
+throughput by a paired test -- per seed, the log of the median ratio of partner bursts
+(the trials' own medians with --timing-rounds 0); a one-sided t-test over the seeds (fewer
+than 2 seeds: untested) -- Holm-corrected over all throughput cells; accuracy by the rules of ``dpbench compare`` (see docs/ci.md). HEAD_REV
 defaults to HEAD, which
 then needs a clean working tree. A trial that fails on one side only is listed as a
 failure of that side, not as a regression.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 
+from dpbench.abtest import DEFAULT_BURST_S, DEFAULT_ROUNDS
 from dpbench.commands.compare import add_gate_options
 from dpbench.commands.run import _count, _positive
 
@@ -30,19 +33,20 @@ DEFAULT_THREADS = 1
 def abtest(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dpbench.abtest import abtest_rows, default_out, run_abtest
+    from dpbench.abtest import abtest_rows, default_out, load_ab_docs, run_abtest
     from dpbench.commands.compare import print_verdicts
     from dpbench.compare import noise_reasons
-    from dpbench.results import load_results
 
     suite = str(Path(args.suite).resolve()) if Path(args.suite).is_file() else args.suite
     cfg = {"suite": suite, "models": args.models, "datasets": args.datasets, "seeds": args.seeds,
            "steps": args.steps, "threads": args.threads, "timeout": args.trial_timeout,
            "calibrate": not args.no_calibrate}
     out = Path(args.out) if args.out else default_out()
-    result = run_abtest(Path(args.repo), args.base_rev, args.head_rev, cfg, out, fresh=not args.one_process)
-    docs = [load_results(out / s) for s in ("base", "head")]
-    rows = abtest_rows(*docs, args.threshold, args.alpha, args.acc_tolerance, (result.base.title, result.head.title))
+    result = run_abtest(Path(args.repo), args.base_rev, args.head_rev, cfg, out, fresh=not args.one_process,
+                        rounds=args.timing_rounds, burst=args.burst)
+    *docs, aligned = load_ab_docs(out)
+    rows = abtest_rows(*docs, args.threshold, args.alpha, args.acc_tolerance, (result.base.title, result.head.title),
+                       aligned)
     noise = noise_reasons(docs[0], "base") + noise_reasons(docs[1], "head")
     code = print_verdicts(rows, args, [], [])
     if noise:  # interleaving spreads it over both sides: information, not a reason to doubt
@@ -74,6 +78,11 @@ def add_parser(sub) -> None:
     p.add_argument("--one-process", action="store_true",
                    help="one long-lived worker per side instead of a fresh process per trial (faster, but a "
                         "process-level speed difference then looks like a code change)")
+    p.add_argument("--timing-rounds", type=_count, default=DEFAULT_ROUNDS, metavar="R",
+                   help=f"interleaved timing bursts per side after each trial pair, the throughput figures "
+                        f"compared (default {DEFAULT_ROUNDS}; 0 = the trials' own timing samples)")
+    p.add_argument("--burst", type=_positive, default=DEFAULT_BURST_S, metavar="SECONDS",
+                   help=f"seconds of one timing burst, inference and training (default {DEFAULT_BURST_S})")
     p.add_argument("--no-calibrate", action="store_true",
                    help="skip each side's calibration workload (it only feeds the noisy-machine note)")
     p.add_argument("--repo", default=".", help="the git repository (default: the current directory's)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -36,9 +37,12 @@ def new_run_dir(out: str | None, force: bool) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create output directory {str(path)!r}: {exc.strerror}") from None
-    if force:
+    if force:  # a fresh run: nothing of the old one may leak in, tuning studies included
+        from dpbench.harness.tuning import TUNING_DIR
+
         for name in ("trials.jsonl", "results.csv", "results.json"):
             (path / name).unlink(missing_ok=True)
+        shutil.rmtree(path / TUNING_DIR, ignore_errors=True)
     return path
 
 

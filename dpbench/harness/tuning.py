@@ -93,10 +93,13 @@ def study_key(t: Trial) -> tuple:
     return (t.block, t.model, format_params(t.model_params), t.dataset, format_params(t.dataset_params), t.device)
 
 
-def study_name(t: Trial) -> str:
-    """A readable, file-safe, unique name: ``block-model-dataset-device-<hash>``."""
+def study_name(t: Trial, settings: tuple = ()) -> str:
+    """A readable, file-safe, unique name: ``block-model-dataset-device-<hash>``. The hash
+    covers the study's ``settings`` too (search space, tuning steps, pruner, training
+    config), so a run resumed under another tuning setup opens a new study instead of
+    mixing its trials with the old ones."""
     readable = re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{t.block}-{t.model}-{t.dataset}-{t.device}")[:80]
-    digest = hashlib.sha1(repr(study_key(t)).encode()).hexdigest()[:8]
+    digest = hashlib.sha1(repr((study_key(t), *settings)).encode()).hexdigest()[:8]
     return f"{readable}-{digest}"
 
 
@@ -227,9 +230,9 @@ def plan_studies(trials: list[Trial], suite: Suite, run_dir: Path, registry) -> 
             plain.extend(members)
             continue
         folder.mkdir(exist_ok=True)
-        name = study_name(first)
         template = replace(first, seed=tune.seed,
                            train=replace(first.train, steps=tune.steps or first.train.steps))
+        name = study_name(first, (sorted(space.items()), tune.pruner, tune.seed, template.train))
         studies.append(Study(name, f"sqlite:///{(folder / f'{name}.db').resolve()}", tune, space,
                              template, members).open())
     return plain, studies

@@ -69,12 +69,11 @@ def flagged(out: Path) -> tuple[list[str], int, dict[str, float]]:
     comparisons, and per throughput metric the median over cells of that sd (the per-pair
     spread that sets the power, docs/ci.md)."""
     sys.path.insert(0, str(ROOT))
-    from dpbench.abtest import abtest_rows
+    from dpbench.abtest import abtest_rows, load_ab_docs
     from dpbench.compare import DEFAULT_ACC_TOLERANCE, DEFAULT_ALPHA, DEFAULT_THRESHOLD
-    from dpbench.results import load_results
 
-    rows = abtest_rows(load_results(out / "base"), load_results(out / "head"), DEFAULT_THRESHOLD, DEFAULT_ALPHA,
-                       DEFAULT_ACC_TOLERANCE)
+    *docs, aligned = load_ab_docs(out)
+    rows = abtest_rows(*docs, DEFAULT_THRESHOLD, DEFAULT_ALPHA, DEFAULT_ACC_TOLERANCE, aligned=aligned)
     spreads: dict[str, list[float]] = {}
     for r in rows:
         if r.spread is not None:

@@ -12,6 +12,13 @@ Measured in one fresh process, in this order:
 With the library's old load-time ``mallopt`` (now opt-in, ``DPBENCH_MALLOPT=1``) the probe's
 faults drop to ~0 after the DNC and the LSTM runs under another allocator setting; without it
 both stay as before. ``python -m dpbench.ops.dnc_isolation [--repeats 7]`` prints JSON.
+
+``--control`` (:func:`measure_with_control`) cancels the machine's own speed swings, which
+on a shared VM reach 2× within seconds and hide a small effect between "before" and
+"after": a second, clean process (no DNC ever) pinned to the same core takes turns with
+this one, burst for burst, before and after the DNC trial. The effect of the DNC trial is
+``median(this / control) after`` over ``median(this / control) before``: 1 within noise
+when the trial leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -41,39 +48,100 @@ def allocation_probe_faults(rounds: int = 20, blocks: int = 4, mb: int = 4) -> f
 
 def lstm_throughput(repeats: int, hidden: int = 128, batch: int = 64, steps: int = 100,
                     iters: int = 5) -> list[float]:
-    """Training sequences/s of a plain LSTM, one sample per block of ``iters`` Adam steps."""
-    torch.manual_seed(0)
-    model = torch.nn.LSTM(3, hidden, batch_first=True)
-    head = torch.nn.Linear(hidden, 3)
-    opt = torch.optim.Adam([*model.parameters(), *head.parameters()], lr=1e-3)
-    x, y = torch.randn(batch, steps, 3), torch.randn(batch, steps, 3)
+    """Training sequences/s of a plain LSTM, one sample per block of ``iters`` Adam steps
+    (after a warm-up: the first blocks of a fresh process run slower)."""
+    burst = LSTMBurst(hidden, batch, steps, iters)
+    return [burst() for _ in range(repeats)]
 
-    def step() -> None:
-        out, _ = model(x)
-        loss = torch.nn.functional.mse_loss(head(out), y)
-        opt.zero_grad()
+
+class LSTMBurst:
+    """One LSTM training loop (as :func:`lstm_throughput`), timed one block at a time."""
+
+    def __init__(self, hidden: int = 128, batch: int = 64, steps: int = 100, iters: int = 5):
+        torch.manual_seed(0)
+        self.model = torch.nn.LSTM(3, hidden, batch_first=True)
+        self.head = torch.nn.Linear(hidden, 3)
+        self.opt = torch.optim.Adam([*self.model.parameters(), *self.head.parameters()], lr=1e-3)
+        self.x, self.y = torch.randn(batch, steps, 3), torch.randn(batch, steps, 3)
+        self.batch, self.iters = batch, iters
+        for _ in range(3 * iters):
+            self.step()
+
+    def step(self) -> None:
+        out, _ = self.model(self.x)
+        loss = torch.nn.functional.mse_loss(self.head(out), self.y)
+        self.opt.zero_grad()
         loss.backward()
-        opt.step()
+        self.opt.step()
 
-    for _ in range(3 * iters):   # warm-up: the first blocks of a fresh process run slower
-        step()
-    rates = []
-    for _ in range(repeats):
+    def __call__(self) -> float:
         t0 = time.perf_counter()
-        for _ in range(iters):
-            step()
-        rates.append(iters * batch / (time.perf_counter() - t0))
-    return rates
+        for _ in range(self.iters):
+            self.step()
+        return self.iters * self.batch / (time.perf_counter() - t0)
 
 
-def dnc_trial(sequences: int = 3) -> str:
-    """A few fused DNC training sequences (B=16, N=64, T=64); returns where the kernels came
-    from."""
+def _control(conn, cpu: int | None) -> None:
+    """The clean process of :func:`measure_with_control`: a burst per request."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    torch.set_num_threads(1)
+    burst = LSTMBurst()
+    conn.send("ready")
+    while conn.recv():
+        conn.send(burst())
+
+
+def measure_with_control(rounds: int = 20, impl: str = "auto") -> dict:
+    """Before/after LSTM throughput of this process against a clean control process on the
+    same core, alternating bursts (this, control, control, this, …)."""
+    import multiprocessing as mp
+
+    cpu = min(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    torch.set_num_threads(1)
+    ctx = mp.get_context("spawn")
+    mine, theirs = ctx.Pipe()
+    proc = ctx.Process(target=_control, args=(theirs, cpu), daemon=True)
+    proc.start()
+    assert mine.recv() == "ready"
+    burst = LSTMBurst()
+
+    def phase() -> tuple[list[float], list[float]]:
+        me, ctl = [], []
+        for r in range(rounds):
+            for who in ((0, 1) if r % 2 == 0 else (1, 0)):
+                if who == 0:
+                    me.append(burst())
+                else:
+                    mine.send(True)
+                    ctl.append(mine.recv())
+        return me, ctl
+
+    before = phase()
+    dnc = dnc_trial(impl=impl)
+    after = phase()
+    mine.send(False)
+    proc.join(timeout=10)
+    ratio = {k: statistics.median([a / b for a, b in zip(*v)]) for k, v in (("before", before), ("after", after))}
+    return {"dnc": dnc, "DPBENCH_MALLOPT": os.environ.get("DPBENCH_MALLOPT"), "cpu": cpu, "rounds": rounds,
+            "load_average": os.getloadavg(),
+            "before": {"this": before[0], "control": before[1]}, "after": {"this": after[0], "control": after[1]},
+            "ratio_to_control_before": ratio["before"], "ratio_to_control_after": ratio["after"],
+            "dnc_effect": ratio["after"] / ratio["before"],
+            "uncontrolled_after_over_before": statistics.median(after[0]) / statistics.median(before[0])}
+
+
+def dnc_trial(sequences: int = 3, impl: str = "auto") -> str:
+    """A few DNC training sequences (B=16, N=64, T=64), fused where the kernels load (or
+    ``impl``); returns which implementation ran and where the kernels came from."""
     from dpbench.ops import _loader
     from dpbench.ops.dnc_bench import Config, make_interfaces, run_sequence, step_function
 
     status = _loader.fused_status("cpu")
-    impl = "fused" if status.available else "reference"
+    if impl == "auto":
+        impl = "fused" if status.available else "reference"
     cfg = Config(16, 64)
     step = step_function(impl)
     xs = make_interfaces(cfg, "cpu", grad=True)
@@ -99,4 +167,10 @@ def measure(repeats: int = 7) -> dict:
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=7)
-    print(json.dumps(measure(p.parse_args().repeats), indent=1))
+    p.add_argument("--control", action="store_true",
+                   help="against a clean process on the same core, alternating bursts (--repeats rounds)")
+    p.add_argument("--impl", choices=["auto", "fused", "reference"], default="auto",
+                   help="the DNC trial's implementation with --control (default: fused where it loads)")
+    args = p.parse_args()
+    print(json.dumps(measure_with_control(args.repeats, args.impl) if args.control else measure(args.repeats),
+                     indent=1))

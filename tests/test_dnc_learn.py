@@ -72,11 +72,20 @@ def test_command_rejects_a_bad_task_in_one_line():
     assert "sorting" in out.stderr and "copy" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_command_rejects_an_empty_memory_in_one_line():
+    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn", "--slots", "0"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--slots=0" in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.strip().count("\n") == 0
+
+
 def test_command_writes_json_and_curves(tmp_path):
     out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn", "--tasks",
-                          "copy", "--impls", "reference", "--max-steps", "1",
+                          "copy", "--impls", "reference", "--max-steps", "1", "--slots", "12", "--word", "6",
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads((tmp_path / "dnc_learn.json").read_text())
     assert data["summary"]["copy"]["reference"]["steps"] == 1
+    (run,) = data["runs"]
+    assert (run["config"]["slots"], run["config"]["word"]) == (12, 6)
     assert (tmp_path / "curves.png").stat().st_size > 1000

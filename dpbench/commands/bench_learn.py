@@ -67,10 +67,12 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown impl {bad[0]!r}; choose from reference, fused")
     if args.max_seconds <= 0 or args.max_steps <= 0:
         raise UsageError("--max-seconds and --max-steps must be > 0")
+    if args.slots < 1 or args.word < 1:
+        raise UsageError(f"--slots={args.slots} and --word={args.word} must be >= 1")
     results = []
     for task in tasks:
         cfgs = [LearnConfig(task=task, impl=impl, max_seconds=args.max_seconds,
-                            max_steps=args.max_steps, seed=args.seed, lr=args.lr,
+                            max_steps=args.max_steps, seed=args.seed, lr=args.lr, slots=args.slots, word=args.word,
                             threads=1 if args.parallel else args.threads) for impl in impls]
         if args.parallel:
             procs = [_spawn(c) for c in cfgs]
@@ -105,6 +107,9 @@ def add_parser(kinds) -> None:
                    help="wall-time cap per run (default 900)")
     d.add_argument("--max-steps", type=int, default=20000, help="step cap (default 20000)")
     d.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    d.add_argument("--slots", type=int, default=16,
+                   help="memory slots N (default 16; the NTM's copy task used 128, Graves et al. 2014)")
+    d.add_argument("--word", type=int, default=16, help="memory word size W (default 16)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--threads", type=int, default=0,
                    help="torch threads when not --parallel (default: torch's default)")

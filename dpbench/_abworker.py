@@ -38,8 +38,7 @@ def burst_timer(trial, registry):
     from dpbench.harness.budget import build_at_budget
     from dpbench.harness.train import make_optimizer, task_loss
 
-    spec, cfg_params = registry.model(trial.model), trial.effective()
-    cfg, params = cfg_params
+    spec, (cfg, params) = registry.model(trial.model), trial.effective()
     task = prepare(registry.dataset(trial.dataset), trial.dataset_params, trial.seed)
     torch.manual_seed(trial.seed)
     model = build_at_budget(spec, task, params, cfg.param_budget, cfg.budget_tolerance).module.to(trial.device)

@@ -228,7 +228,6 @@ class ABResult:
     base: Side
     head: Side
     only_failed: dict[str, list[str]]   # side name → "label: error" of trials that failed there only
-    timing: dict[str, Any] = field(default_factory=dict)  # the interleaved bursts (interleaved.json)
 
 
 def _stop(side: Side) -> None:
@@ -318,7 +317,7 @@ def run_abtest(repo: Path, base_rev: str, head_rev: str | None, cfg: dict[str, A
             _git(repo, "worktree", "remove", "--force", str(s.tree))
         _git(repo, "worktree", "prune")
         shutil.rmtree(tmp, ignore_errors=True)
-    return ABResult(sides[0], sides[1], one_sided_failures(sides[0], sides[1]), timing)
+    return ABResult(sides[0], sides[1], one_sided_failures(sides[0], sides[1]))
 
 
 def _warn_if_busy(stream: TextIO) -> None:

@@ -10,7 +10,9 @@ from dataclasses import asdict
 import pytest
 
 from dpbench.commands.bench import _ratios
-from dpbench.ops.dnc_bench import Config, Row, bandwidth_floor, link_traffic
+from dpbench.ops import dnc_bench
+from dpbench.ops.dnc_bench import (Config, Row, bandwidth_floor, link_stream_floor, link_traffic,
+                                   stream_floor_row)
 
 
 def _row(cfg: Config, impl: str, mode: str, ms: float) -> Row:
@@ -39,6 +41,26 @@ def test_bandwidth_floor_counts_link_bytes_over_the_sequence():
     assert out["fused_forward_ms"] is None and out["fused_graph_train_over_floor"] is None
 
 
+def test_stream_floor_row_divides_the_fused_times_by_the_floor():
+    cfg, other = Config(16, 256), Config(16, 64)
+    floor = {"forward_ms": 40.0, "backward_ms": 30.0, "train_ms": 70.0}
+    rows = [_row(cfg, "fused", "train", 175.0), _row(cfg, "reference", "train", 900.0),
+            _row(other, "fused", "forward", 1.0)]
+    out = stream_floor_row(cfg, floor, rows)
+    assert out["fused_train_over_floor"] == pytest.approx(2.5)
+    assert out["fused_forward_ms"] is None and out["fused_forward_over_floor"] is None
+    assert stream_floor_row(cfg, None, rows)["fused_train_over_floor"] is None
+
+
+def test_link_stream_floor_streams_the_links_and_stops_at_its_memory_cap(monkeypatch):
+    cfg = Config(2, 16, steps=4)
+    floor = link_stream_floor(cfg, repeats=2)
+    assert floor["forward_ms"] > 0 and floor["backward_ms"] > 0
+    assert floor["train_ms"] == pytest.approx(floor["forward_ms"] + floor["backward_ms"])
+    monkeypatch.setattr(dnc_bench, "STREAM_FLOOR_MAX_BYTES", 5 * 2 * 16 * 16 * 4 - 1)
+    assert link_stream_floor(cfg) is None     # T + 1 = 5 links of 2·16·16 floats: one byte over
+
+
 def _bench(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc", *args],
                           capture_output=True, text=True, timeout=300)
@@ -65,6 +87,9 @@ def test_json_output_has_every_impl_mode_and_ratio():
     assert all(r["median_ms"] > 0 and len(r["samples_ms"]) == 1 for r in cells.values())
     assert cells[("reference", "train")]["speedup_vs_reference"] == 1.0
     assert cells[("fused", "train")]["saved_mb"] > 0 and data["interrupted"] is False
+    (floor,) = data["cpu"]["link_stream_floor"]
+    assert floor["fused_train_over_floor"] == pytest.approx(
+        cells[("fused", "train")]["median_ms"] / floor["floor"]["train_ms"])
 
 
 def test_checkpointed_chunks_give_the_same_gradients_and_save_less():

@@ -56,7 +56,8 @@ def bench_dnc(args: argparse.Namespace) -> int:
 
     from dpbench.ops import _loader
     from dpbench.ops.dnc_bench import (GRAPH, IMPLS, Config, bandwidth_floor,
-                                       copy_bandwidth, measure)
+                                       copy_bandwidth, link_stream_floor, measure,
+                                       stream_floor_row)
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -88,10 +89,13 @@ def bench_dnc(args: argparse.Namespace) -> int:
     result = {"device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads(),
               "load_average": os.getloadavg(), "fused": status._asdict(), "goals": GOALS,
               "interrupted": interrupted, "rows": table}
+    configs = [Config(b, n, args.word, args.heads, args.steps)
+               for b in _ints(args.batch) for n in _ints(args.slots)]
+    if args.device == "cpu" and any(r.impl == "fused" for r in rows):
+        result["cpu"] = {"link_stream_floor": [
+            stream_floor_row(c, link_stream_floor(c, "cpu", args.repeats), rows) for c in configs]}
     if args.device == "cuda":
         bandwidth = copy_bandwidth("cuda")
-        configs = [Config(b, n, args.word, args.heads, args.steps)
-                   for b in _ints(args.batch) for n in _ints(args.slots)]
         result["gpu"] = {"name": torch.cuda.get_device_name(),
                          "copy_bandwidth_bytes_per_s": bandwidth,
                          "link_traffic": [bandwidth_floor(c, bandwidth, rows) for c in configs]}
@@ -108,6 +112,17 @@ def bench_dnc(args: argparse.Namespace) -> int:
                      d["error"][:60]] for d in table],
                    headers=["config", "impl", "mode", "median ms", "× vs ref", "× vs compiled",
                             "saved MB", "peak MB", "peak/ref", "error"]))
+    if "cpu" in result:
+        print("\nlink stream floor (the sequence's link matrices streamed by ATen copy_/add_ "
+              "alone, same run):")
+        print(tabulate([[f"B={t['batch']} N={t['slots']}",
+                         _fmt(t["floor"] and t["floor"]["forward_ms"], ".1f"),
+                         _fmt(t["fused_forward_ms"], ".1f"), _fmt(t["fused_forward_over_floor"]),
+                         _fmt(t["floor"] and t["floor"]["train_ms"], ".1f"),
+                         _fmt(t["fused_train_ms"], ".1f"), _fmt(t["fused_train_over_floor"])]
+                        for t in result["cpu"]["link_stream_floor"]],
+                       headers=["config", "fwd floor ms", "fused fwd ms", "× floor",
+                                "train floor ms", "fused train ms", "× floor"]))
     if "gpu" in result:
         gpu = result["gpu"]
         print(f"\n{gpu['name']}: measured copy bandwidth {gpu['copy_bandwidth_bytes_per_s'] / 1e12:.2f} "

@@ -107,9 +107,9 @@ def add_parser(kinds) -> None:
                    help="wall-time cap per run (default 900)")
     d.add_argument("--max-steps", type=int, default=20000, help="step cap (default 20000)")
     d.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
-    d.add_argument("--slots", type=int, default=16,
-                   help="memory slots N (default 16; the NTM's copy task used 128, Graves et al. 2014)")
-    d.add_argument("--word", type=int, default=16, help="memory word size W (default 16)")
+    d.add_argument("--slots", type=int, default=128,
+                   help="memory slots N (default 128, the NTM copy task's, Graves et al. 2014)")
+    d.add_argument("--word", type=int, default=20, help="memory word size W (default 20)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--threads", type=int, default=0,
                    help="torch threads when not --parallel (default: torch's default)")

@@ -15,7 +15,10 @@ medians over ``repeats`` runs after one warm-up (compiled: after compiling). Mem
   in-process.
 
 On CUDA, :func:`copy_bandwidth` measures the device-to-device copy rate that
-:func:`link_traffic`'s bytes are divided by for the bandwidth floor.
+:func:`link_traffic`'s bytes are divided by for the bandwidth floor. On CPU, where one core's
+streaming rate depends on the working set and on cache sizes, :func:`link_stream_floor`
+replays the link matrices' access pattern of a training sequence with plain ATen copies and
+adds instead, in the same run.
 """
 from __future__ import annotations
 
@@ -289,6 +292,60 @@ def copy_bandwidth(device: str = "cuda", nbytes: int = 1 << 30, repeats: int = 2
     del src, dst
     torch.cuda.empty_cache()
     return 2 * nbytes / statistics.median(times)
+
+
+STREAM_FLOOR_MAX_BYTES = 2 << 30   # the replay holds T + 1 links; skipped above this
+
+
+def link_stream_floor(cfg: Config, device: str = "cpu", repeats: int = 5) -> Optional[dict]:
+    """Time to stream a training sequence's link matrices and nothing else, in ms (medians of
+    ``repeats`` after a warm-up): *forward*, T chained ``copy_`` into T fresh ``[B, N, N]``
+    buffers (read L_{t-1}, write L_t, as every step of the fused forward does); *backward*, T
+    ``add_`` of the saved links, newest first, into one gradient buffer (read L_{t-1}, read and
+    write ∂L in place, as the fused backward does); *train* = their sum. No arithmetic per
+    element beyond one add, so a fused kernel over the same bytes cannot beat it by much:
+    measured / floor says how far the kernels are from memory-bound. None when the T + 1
+    float32 links exceed :data:`STREAM_FLOOR_MAX_BYTES`."""
+    shape = (cfg.batch, cfg.slots, cfg.slots)
+    if (cfg.steps + 1) * math.prod(shape) * 4 > STREAM_FLOOR_MAX_BYTES:
+        return None
+    links = [torch.rand(shape, device=device) for _ in range(cfg.steps + 1)]
+    grad = torch.zeros(shape, device=device)
+
+    def forward():
+        for t in range(cfg.steps):
+            links[t + 1].copy_(links[t])
+
+    def backward():
+        for t in range(cfg.steps - 1, -1, -1):
+            grad.add_(links[t])
+
+    out = {}
+    for name, work in (("forward", forward), ("backward", backward)):
+        work()
+        times = []
+        for _ in range(repeats):
+            if device == "cuda":
+                times.append(_event_ms(work))
+            else:
+                t0 = time.perf_counter()
+                work()
+                times.append((time.perf_counter() - t0) * 1e3)
+        out[f"{name}_ms"] = statistics.median(times)
+    out["train_ms"] = out["forward_ms"] + out["backward_ms"]
+    return out
+
+
+def stream_floor_row(cfg: Config, floor: Optional[dict], rows: list[Row]) -> dict:
+    """One config's stream floor beside the fused times measured in the same run:
+    ``fused_<mode>_over_floor`` = fused median / floor (1 = as fast as bare streaming)."""
+    out = {**asdict(cfg), "floor": floor}
+    times = {r.mode: r.median_ms for r in rows if r.impl == "fused" and r.config == asdict(cfg)}
+    for mode in ("forward", "train"):
+        out[f"fused_{mode}_ms"] = times.get(mode)
+        out[f"fused_{mode}_over_floor"] = (times[mode] / floor[f"{mode}_ms"]
+                                           if floor and times.get(mode) else None)
+    return out
 
 
 def bandwidth_floor(cfg: Config, bandwidth: float, rows: list[Row]) -> dict:

@@ -135,13 +135,16 @@ def measure_with_control(rounds: int = 20, impl: str = "auto") -> dict:
 
 def dnc_trial(sequences: int = 3, impl: str = "auto") -> str:
     """A few DNC training sequences (B=16, N=64, T=64), fused where the kernels load (or
-    ``impl``); returns which implementation ran and where the kernels came from."""
+    ``impl``; ``"load"`` only loads the fused library, to tell its load-time effects from the
+    trial's); returns which implementation ran and where the kernels came from."""
     from dpbench.ops import _loader
     from dpbench.ops.dnc_bench import Config, make_interfaces, run_sequence, step_function
 
     status = _loader.fused_status("cpu")
     if impl == "auto":
         impl = "fused" if status.available else "reference"
+    if impl == "load":      # the kernels' library loaded (its static initialisers run), no trial
+        return f"load only ({status.reason})"
     cfg = Config(16, 64)
     step = step_function(impl)
     xs = make_interfaces(cfg, "cpu", grad=True)
@@ -169,8 +172,9 @@ if __name__ == "__main__":
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--control", action="store_true",
                    help="against a clean process on the same core, alternating bursts (--repeats rounds)")
-    p.add_argument("--impl", choices=["auto", "fused", "reference"], default="auto",
-                   help="the DNC trial's implementation with --control (default: fused where it loads)")
+    p.add_argument("--impl", choices=["auto", "fused", "reference", "load"], default="auto",
+                   help="the DNC trial's implementation with --control (default: fused where it "
+                        "loads; load: only load the fused library)")
     args = p.parse_args()
     print(json.dumps(measure_with_control(args.repeats, args.impl) if args.control else measure(args.repeats),
                      indent=1))

@@ -65,6 +65,47 @@ def test_train_to_target_stops_at_the_cap_and_records_a_curve():
     assert 0.0 <= r.accuracy <= 1.0 and r.chance == 1 / 8 and r.target == 0.9
 
 
+def test_an_interrupt_ends_the_run_with_the_curve_so_far():
+    cfg = LearnConfig(task="copy", impl="reference", lag=10, symbols=2, hidden=8, slots=4,
+                      word=4, heads=1, batch=4, eval_every=2, n_val=8, max_steps=100)
+
+    def interrupt(_message):
+        raise KeyboardInterrupt
+
+    r = train_to_target(cfg, log=interrupt)
+    assert r.stopped_by == "interrupted" and not r.reached
+    assert r.steps == 2 and [c[0] for c in r.curve] == [2]
+
+
+def test_ctrl_c_on_the_command_keeps_what_it_measured(tmp_path):
+    """SIGINT to the whole process group (as a terminal's Ctrl-C): the workers end their runs,
+    and dnc_learn.json is still written, marked interrupted, exit 0."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn", "--tasks",
+                             "copy", "--impls", "reference", "--parallel", "--slots", "8",
+                             "--word", "4", "--max-seconds", "600", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:     # until the worker has logged its first evaluation
+        line = proc.stderr.readline()
+        seen.append(line)
+        if " step " in line or not line:
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    err = "".join(seen) + err
+    assert proc.returncode == 0, err
+    report = json.loads((tmp_path / "dnc_learn.json").read_text())
+    assert report["interrupted"] is True
+    assert report["runs"][0]["stopped_by"] == "interrupted"
+    assert "interrupted" in err and "Traceback" not in err
+
+
 def test_command_rejects_a_bad_task_in_one_line():
     out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn",
                           "--tasks", "sorting"], capture_output=True, text=True)

@@ -4,7 +4,8 @@
 With ``--parallel`` the implementations train at the same time in separate processes, one
 thread each, so both see the same machine load (the fair comparison on a shared machine);
 otherwise one after the other. Writes ``<out>/dnc_learn.json`` (config, curves, summary),
-``<out>/curves.png`` and ``<out>/README.md``.
+``<out>/curves.png`` and ``<out>/README.md``. Ctrl-C ends the runs with what they have
+measured (``stopped_by: "interrupted"``, ``"interrupted": true``) and still writes them.
 """
 from __future__ import annotations
 
@@ -29,6 +30,32 @@ def _run_one(cfg) -> dict:
 def _spawn(cfg) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dpbench.ops.dnc_learn_worker",
                              json.dumps(asdict(cfg))], stdout=subprocess.PIPE, text=True)
+
+
+def _interrupted(results: list) -> bool:
+    return any(r["stopped_by"] == "interrupted" for r in results)
+
+
+def _collect(procs: list) -> list:
+    """The workers' results. A Ctrl-C here is passed on to the workers (each ends its run with
+    the curve so far and still prints its result, see dnc_learn_worker) instead of
+    interrupting this process, so no worker's output is lost mid-read."""
+    import signal
+
+    def forward(signum, frame):
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, forward)
+    try:
+        outs = [p.communicate()[0] for p in procs]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    for p, out in zip(procs, outs):
+        if p.returncode != 0 or not out.strip():
+            raise RuntimeError(f"dnc-learn worker failed (exit {p.returncode})")
+    return [json.loads(out.strip().splitlines()[-1]) for out in outs]
 
 
 def plot(results: list, path: Path) -> None:
@@ -75,18 +102,20 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
                             max_steps=args.max_steps, seed=args.seed, lr=args.lr, slots=args.slots, word=args.word,
                             threads=1 if args.parallel else args.threads) for impl in impls]
         if args.parallel:
-            procs = [_spawn(c) for c in cfgs]
-            for p in procs:
-                out, _ = p.communicate()
-                if p.returncode != 0:
-                    raise RuntimeError(f"dnc-learn worker failed (exit {p.returncode})")
-                results.append(json.loads(out.strip().splitlines()[-1]))
+            results += _collect([_spawn(c) for c in cfgs])
         else:
-            results += [_run_one(c) for c in cfgs]
+            for c in cfgs:
+                results.append(_run_one(c))
+                if _interrupted(results):
+                    break
+        if _interrupted(results):
+            print("dpbench bench: interrupted; reporting the runs measured so far",
+                  file=sys.stderr)
+            break
     keys = {f.name for f in fields(LearnResult)}
     table = summary([LearnResult(**{k: v for k, v in r.items() if k in keys}) for r in results])
     report = {"load_average_end": os.getloadavg(), "parallel": args.parallel,
-              "summary": table, "runs": results}
+              "interrupted": _interrupted(results), "summary": table, "runs": results}
     print(json.dumps(table, indent=1))
     if args.out:
         out = Path(args.out)

@@ -147,7 +147,8 @@ def accuracy(model: torch.nn.Module, x, y, mask) -> float:
 
 
 def train_to_target(cfg: LearnConfig, log: Optional[Callable[[str], None]] = None) -> LearnResult:
-    """Train until the final lesson's validation accuracy reaches the target, or a cap."""
+    """Train until the final lesson's validation accuracy reaches the target, or a cap; an
+    interrupt (Ctrl-C) ends it early with the curve so far (``stopped_by="interrupted"``)."""
     if cfg.task not in TASKS:
         raise ValueError(f"task {cfg.task!r} not in {TASKS}")
     if cfg.threads:
@@ -166,40 +167,46 @@ def train_to_target(cfg: LearnConfig, log: Optional[Callable[[str], None]] = Non
     with torch.no_grad():   # loads (or JIT-builds) the fused kernels before the clock starts
         model(val[0][0][:2])
     lesson, start, loss_sum, loss_n = 0, time.perf_counter(), 0.0, 0
-    for step in range(1, cfg.max_steps + 1):
-        x, y, mask = task.batch(cfg.batch, lesson, rng)
-        logits = model(x)
-        loss = torch.nn.functional.cross_entropy(logits[mask], y[mask])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-        opt.step()
-        loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
-        elapsed = time.perf_counter() - start
-        if step % cfg.eval_every and elapsed < cfg.max_seconds and step < cfg.max_steps:
-            continue
-        lesson_acc = accuracy(model, *val[lesson])
-        final_acc = lesson_acc if lesson == len(task.lessons) - 1 else accuracy(model, *val[-1])
-        elapsed = time.perf_counter() - start   # the evaluation counts: it is part of the run
-        result.curve.append([step, round(elapsed, 2), task.lessons[lesson], round(lesson_acc, 4),
-                             round(final_acc, 4), round(loss_sum / loss_n, 4)])
-        loss_sum, loss_n = 0.0, 0
-        result.steps, result.seconds, result.accuracy = step, elapsed, final_acc
-        result.best_accuracy = max(result.best_accuracy, final_acc)
-        if log:
-            log(f"{cfg.task} {cfg.impl} step {step} {elapsed:.0f}s lesson {task.lessons[lesson]} "
-                f"acc {lesson_acc:.3f} final {final_acc:.3f} loss {result.curve[-1][-1]:.3f}")
-        if final_acc >= target:
-            result.reached, result.stopped_by = True, "target"
-            break
-        if elapsed >= cfg.max_seconds:
-            result.stopped_by = "time cap"
-            break
-        while lesson < len(task.lessons) - 1 and lesson_acc >= cfg.advance:
-            lesson += 1
+    try:  # Ctrl-C (SIGINT) ends the run with what it has measured: stopped_by "interrupted"
+        for step in range(1, cfg.max_steps + 1):
+            x, y, mask = task.batch(cfg.batch, lesson, rng)
+            logits = model(x)
+            loss = torch.nn.functional.cross_entropy(logits[mask], y[mask])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            opt.step()
+            loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+            elapsed = time.perf_counter() - start
+            if step % cfg.eval_every and elapsed < cfg.max_seconds and step < cfg.max_steps:
+                continue
             lesson_acc = accuracy(model, *val[lesson])
-    else:
-        result.stopped_by = "step cap"
+            final_acc = (lesson_acc if lesson == len(task.lessons) - 1
+                         else accuracy(model, *val[-1]))
+            elapsed = time.perf_counter() - start   # the evaluation counts: part of the run
+            result.curve.append([step, round(elapsed, 2), task.lessons[lesson],
+                                 round(lesson_acc, 4), round(final_acc, 4),
+                                 round(loss_sum / loss_n, 4)])
+            loss_sum, loss_n = 0.0, 0
+            result.steps, result.seconds, result.accuracy = step, elapsed, final_acc
+            result.best_accuracy = max(result.best_accuracy, final_acc)
+            if log:
+                log(f"{cfg.task} {cfg.impl} step {step} {elapsed:.0f}s lesson "
+                    f"{task.lessons[lesson]} acc {lesson_acc:.3f} final {final_acc:.3f} "
+                    f"loss {result.curve[-1][-1]:.3f}")
+            if final_acc >= target:
+                result.reached, result.stopped_by = True, "target"
+                break
+            if elapsed >= cfg.max_seconds:
+                result.stopped_by = "time cap"
+                break
+            while lesson < len(task.lessons) - 1 and lesson_acc >= cfg.advance:
+                lesson += 1
+                lesson_acc = accuracy(model, *val[lesson])
+        else:
+            result.stopped_by = "step cap"
+    except KeyboardInterrupt:
+        result.stopped_by = "interrupted"
     if not result.stopped_by:
         result.stopped_by = "step cap"
     return result
@@ -249,5 +256,6 @@ def summary(results: list[LearnResult]) -> dict:
             rows["reference_over_fused_time_to_target"] = (
                 ref.seconds / fused.seconds if fused.reached and ref.reached else None)
             rows["step_time_ratio"] = (rows["reference"]["seconds_per_step"]
-                                       / rows["fused"]["seconds_per_step"])
+                                       / rows["fused"]["seconds_per_step"]
+                                       if rows["fused"]["seconds_per_step"] else None)
     return out

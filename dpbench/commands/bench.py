@@ -93,7 +93,7 @@ def bench_dnc(args: argparse.Namespace) -> int:
                for b in _ints(args.batch) for n in _ints(args.slots)]
     if args.device == "cpu" and any(r.impl == "fused" for r in rows):
         result["cpu"] = {"link_stream_floor": [
-            stream_floor_row(c, link_stream_floor(c, "cpu", args.repeats), rows) for c in configs]}
+            stream_floor_row(c, link_stream_floor(c, args.repeats), rows) for c in configs]}
     if args.device == "cuda":
         bandwidth = copy_bandwidth("cuda")
         result["gpu"] = {"name": torch.cuda.get_device_name(),

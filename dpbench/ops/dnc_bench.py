@@ -297,8 +297,8 @@ def copy_bandwidth(device: str = "cuda", nbytes: int = 1 << 30, repeats: int = 2
 STREAM_FLOOR_MAX_BYTES = 2 << 30   # the replay holds T + 1 links; skipped above this
 
 
-def link_stream_floor(cfg: Config, device: str = "cpu", repeats: int = 5) -> Optional[dict]:
-    """Time to stream a training sequence's link matrices and nothing else, in ms (medians of
+def link_stream_floor(cfg: Config, repeats: int = 5) -> Optional[dict]:
+    """CPU time to stream a training sequence's link matrices and nothing else, in ms (medians of
     ``repeats`` after a warm-up): *forward*, T chained ``copy_`` into T fresh ``[B, N, N]``
     buffers (read L_{t-1}, write L_t, as every step of the fused forward does); *backward*, T
     ``add_`` of the saved links, newest first, into one gradient buffer (read L_{t-1}, read and
@@ -309,8 +309,8 @@ def link_stream_floor(cfg: Config, device: str = "cpu", repeats: int = 5) -> Opt
     shape = (cfg.batch, cfg.slots, cfg.slots)
     if (cfg.steps + 1) * math.prod(shape) * 4 > STREAM_FLOOR_MAX_BYTES:
         return None
-    links = [torch.rand(shape, device=device) for _ in range(cfg.steps + 1)]
-    grad = torch.zeros(shape, device=device)
+    links = [torch.rand(shape) for _ in range(cfg.steps + 1)]
+    grad = torch.zeros(shape)
 
     def forward():
         for t in range(cfg.steps):
@@ -325,12 +325,9 @@ def link_stream_floor(cfg: Config, device: str = "cpu", repeats: int = 5) -> Opt
         work()
         times = []
         for _ in range(repeats):
-            if device == "cuda":
-                times.append(_event_ms(work))
-            else:
-                t0 = time.perf_counter()
-                work()
-                times.append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            work()
+            times.append((time.perf_counter() - t0) * 1e3)
         out[f"{name}_ms"] = statistics.median(times)
     out["train_ms"] = out["forward_ms"] + out["backward_ms"]
     return out

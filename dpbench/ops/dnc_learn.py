@@ -203,11 +203,9 @@ def train_to_target(cfg: LearnConfig, log: Optional[Callable[[str], None]] = Non
             while lesson < len(task.lessons) - 1 and lesson_acc >= cfg.advance:
                 lesson += 1
                 lesson_acc = accuracy(model, *val[lesson])
-        else:
-            result.stopped_by = "step cap"
     except KeyboardInterrupt:
         result.stopped_by = "interrupted"
-    if not result.stopped_by:
+    if not result.stopped_by:   # the loop ran to max_steps without a target or time stop
         result.stopped_by = "step cap"
     return result
 

@@ -56,7 +56,8 @@ std::vector<at::Tensor> alloc_outputs(const Dims& d, const at::Tensor& like) {
   auto e = [&](at::IntArrayRef s) { return at::empty(s, like.options()); };
   return {e({d.B, d.N, d.W}), e({d.B, d.N}), Backend::empty_link({d.B, d.N, d.N}, like),
           e({d.B, d.N}), e({d.B, d.N}), e({d.B, d.R, d.N}), e({d.B, d.R, d.W}),
-          e({d.B, d.aux()})};
+          // CUDA writes only aux_shared() of each sample's aux: the rest starts at zero.
+          like.is_cuda() ? at::zeros({d.B, d.aux()}, like.options()) : e({d.B, d.aux()})};
 }
 
 template <typename T>

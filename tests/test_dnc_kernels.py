@@ -23,8 +23,10 @@ from dpbench.ops.dnc_reference import allocation_weighting
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 # (2, 33, 4, 9): more heads than one register block (4) and a ragged last chunk.
+# W = 32 fills whole vector chunks (the CPU kernels' per-row reductions), every other W does
+# not (their reductions over a vector of rows); W = 20 is dnc-learn's word.
 SHAPES = [(1, 1, 3, 1), (2, 7, 4, 2), (3, 64, 8, 3), (2, 257, 5, 2), (4, 16, 1, 4),
-          (2, 33, 4, 9)]
+          (2, 33, 4, 9), (2, 40, 32, 4), (3, 24, 20, 2)]
 FIELDS = list(DNCState._fields) + ["reads"]
 
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from dpbench.ops.dnc_learn import (LearnConfig, LearnResult, Task, accuracy_at, lesson_times,
-                                   seconds_to, summary, train_to_target)
+                                   olympic_mean, over_seeds, seconds_to, summary,
+                                   train_to_target)
 
 
 def test_copy_lessons_are_left_padded_windows_of_the_final_task():
@@ -130,3 +131,49 @@ def test_command_writes_json_and_curves(tmp_path):
     (run,) = data["runs"]
     assert (run["config"]["slots"], run["config"]["word"]) == (12, 6)
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_olympic_mean_drops_the_fastest_and_the_slowest_run():
+    assert olympic_mean([10.0, 1.0, 4.0, 100.0, 7.0]) == pytest.approx(7.0)   # mean of 4, 7, 10
+    assert olympic_mean([3.0, 5.0]) == 4.0 and olympic_mean([]) is None
+
+
+def _run(task, impl, seed, seconds, steps, reached=True):
+    return LearnResult(config={"task": task, "impl": impl, "seed": seed, "advance": 0.9},
+                       reached=reached, steps=steps, seconds=seconds)
+
+
+def test_over_seeds_compares_the_pairs_that_both_reached_the_target():
+    runs = [_run("copy", "fused", 0, 100.0, 1000), _run("copy", "reference", 0, 370.0, 1250),
+            _run("copy", "fused", 1, 110.0, 1300), _run("copy", "reference", 1, 308.0, 1150),
+            _run("copy", "fused", 2, 90.0, 900), _run("copy", "reference", 2, 900.0, 2000,
+                                                       reached=False),
+            _run("copy", "fused", 3, 120.0, 1200), _run("copy", "reference", 3, 480.0, 1200)]
+    s = over_seeds(runs)["copy"]
+    assert s["seeds"]["2"]["time_ratio"] is None                  # the reference missed
+    assert s["seeds"]["1"]["time_ratio"] == pytest.approx(2.8)
+    assert s["seeds"]["3"]["step_time_ratio"] == pytest.approx(4.0)
+    assert s["seeds_both_reached"] == 3 and s["seeds_meeting_goal"] == 2
+    assert s["median_time_ratio"] == pytest.approx(3.7)
+    # olympic means over seeds 0, 1, 3: fused 110 (of 100, 110, 120), reference 370
+    assert s["olympic_time_ratio"] == pytest.approx(370.0 / 110.0)
+
+
+def test_command_runs_several_seeds_and_compares_them(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn", "--tasks",
+                          "copy", "--max-steps", "1", "--slots", "6", "--word", "4",
+                          "--seeds", "3,5", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = json.loads((tmp_path / "dnc_learn.json").read_text())
+    assert sorted(data["summary"]) == ["3", "5"]
+    assert sorted((r["config"]["seed"], r["config"]["impl"]) for r in data["runs"]) == [
+        (3, "fused"), (3, "reference"), (5, "fused"), (5, "reference")]
+    assert sorted(data["over_seeds"]["copy"]["seeds"]) == ["3", "5"]
+
+
+def test_command_rejects_bad_seeds_in_one_line():
+    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn",
+                          "--seeds", "0,x"], capture_output=True, text=True)
+    assert out.returncode == 2 and "--seeds='0,x'" in out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.strip().count("\n") == 0

@@ -421,8 +421,8 @@ void forward_sample(const Dims& d, const StepInputs<T>& in, const StepOutputs<T>
   T *wr = s.at(out.read_weights, R * N), *reads = s.at(out.reads, R * W);
   T* aux = s.at(out.aux, d.aux());
   T *cw = aux, *alloc = aux + N, *cr = aux + 2 * N, *F = cr + R * N, *Bk = F + R * N;
-  T *cosw = Bk + R * N, *cosr = cosw + N, *mnorm0 = cosr + R * N, *mnorm = mnorm0 + N;
-  T* uu = buf.data();
+  T *cosw = Bk + R * N, *cosr = cosw + N;
+  T *uu = buf.data(), *mnorm0 = uu + N, *mnorm = mnorm0 + N;
 
   usage_forward(d, s.at(in.usage, N), s.at(in.write_weights, N), s.at(in.free_gates, R), wr0, u);
   allocation_forward(u, N, uu, order.data(), alloc);
@@ -491,7 +491,7 @@ const MallocTuning malloc_tuning;
 template <typename T>
 void forward_cpu(const Dims& d, const StepInputs<T>& in, const StepOutputs<T>& out) {
   at::parallel_for(0, d.B, grain(d), [&](int64_t begin, int64_t end) {
-    std::vector<T> buf(d.N);
+    std::vector<T> buf(3 * d.N);
     std::vector<int64_t> order(d.N);
     for (int64_t b = begin; b < end; ++b) forward_sample(d, in, out, b, buf, order);
   });

@@ -226,7 +226,7 @@ template <typename T>
 struct Aux {  // views of the per-sample aux buffer
   T *cw, *alloc, *cr, *F, *Bk;
   __device__ Aux(T* base, const Dims& d, int64_t b) {
-    cw = base + b * (5 + 4 * d.R) * d.N;  // Dims::aux(), host-only
+    cw = base + b * (3 + 4 * d.R) * d.N;  // Dims::aux(), host-only
     alloc = cw + d.N;
     cr = alloc + d.N;
     F = cr + d.R * d.N;

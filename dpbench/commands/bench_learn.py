@@ -3,7 +3,9 @@
 
 With ``--parallel`` the implementations train at the same time in separate processes, one
 thread each, so both see the same machine load (the fair comparison on a shared machine);
-otherwise one after the other. Writes ``<out>/dnc_learn.json`` (config, curves, summary),
+otherwise one after the other. ``--seeds 0,1,2`` repeats that for each seed and adds the
+comparison over seeds (:func:`dpbench.ops.dnc_learn.over_seeds`). Writes
+``<out>/dnc_learn.json`` (config, curves, summary),
 ``<out>/curves.png`` and ``<out>/README.md``. Ctrl-C ends the runs with what they have
 measured (``stopped_by: "interrupted"``, ``"interrupted": true``) and still writes them.
 """
@@ -67,12 +69,20 @@ def plot(results: list, path: Path) -> None:
     tasks = sorted({r["config"]["task"] for r in results})
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        for r in (r for r in results if r["config"]["task"] == task):
+        runs = [r for r in results if r["config"]["task"] == task]
+        seeds = len({r["config"]["seed"] for r in runs})
+        several, labelled = seeds > 1, set()
+        for r in runs:
             t, impl = [c[1] / 60 for c in r["curve"]], r["config"]["impl"]
             color = {"reference": "C0", "fused": "C1"}.get(impl)
-            ax.plot(t, [c[4] for c in r["curve"]], color=color, label=f"{impl}: final lesson")
-            ax.plot(t, [c[3] for c in r["curve"]], color=color, ls=":",
-                    label=f"{impl}: current lesson")
+            label = None if impl in labelled else (
+                f"{impl}: final lesson ({seeds} seeds)" if several else f"{impl}: final lesson")
+            labelled.add(impl)
+            ax.plot(t, [c[4] for c in r["curve"]], color=color, alpha=0.6 if several else 1,
+                    label=label)
+            if not several:   # with several seeds the lesson curves would hide the rest
+                ax.plot(t, [c[3] for c in r["curve"]], color=color, ls=":",
+                        label=f"{impl}: current lesson")
         ax.axhline(next(r["target"] for r in results if r["config"]["task"] == task),
                    color="k", lw=0.8, ls="--", label="target")
         ax.axhline(next(r["chance"] for r in results if r["config"]["task"] == task),
@@ -83,8 +93,20 @@ def plot(results: list, path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
+def _seeds(args: argparse.Namespace) -> list[int]:
+    if not args.seeds:
+        return [args.seed]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds={args.seeds!r} must be comma-separated integers, e.g. 0,1,2")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds={args.seeds!r} needs distinct integers, e.g. 0,1,2")
+    return seeds
+
+
 def bench_dnc_learn(args: argparse.Namespace) -> int:
-    from dpbench.ops.dnc_learn import TASKS, LearnConfig, summary, LearnResult
+    from dpbench.ops.dnc_learn import TASKS, LearnConfig, LearnResult, over_seeds, summary
 
     tasks = [t for t in args.tasks.split(",") if t]
     impls = [i for i in args.impls.split(",") if i]
@@ -96,26 +118,38 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
         raise UsageError("--max-seconds and --max-steps must be > 0")
     if args.slots < 1 or args.word < 1:
         raise UsageError(f"--slots={args.slots} and --word={args.word} must be >= 1")
+    seeds = _seeds(args)
     results = []
-    for task in tasks:
-        cfgs = [LearnConfig(task=task, impl=impl, max_seconds=args.max_seconds,
-                            max_steps=args.max_steps, seed=args.seed, lr=args.lr, slots=args.slots, word=args.word,
-                            threads=1 if args.parallel else args.threads) for impl in impls]
-        if args.parallel:
-            results += _collect([_spawn(c) for c in cfgs])
-        else:
-            for c in cfgs:
-                results.append(_run_one(c))
-                if _interrupted(results):
-                    break
+    for seed in seeds:
+        for task in tasks:
+            cfgs = [LearnConfig(task=task, impl=impl, max_seconds=args.max_seconds,
+                                max_steps=args.max_steps, seed=seed, lr=args.lr,
+                                slots=args.slots, word=args.word,
+                                threads=1 if args.parallel else args.threads) for impl in impls]
+            if args.parallel:
+                results += _collect([_spawn(c) for c in cfgs])
+            else:
+                for c in cfgs:
+                    results.append(_run_one(c))
+                    if _interrupted(results):
+                        break
+            if _interrupted(results):
+                break
         if _interrupted(results):
             print("dpbench bench: interrupted; reporting the runs measured so far",
                   file=sys.stderr)
             break
     keys = {f.name for f in fields(LearnResult)}
-    table = summary([LearnResult(**{k: v for k, v in r.items() if k in keys}) for r in results])
+    runs = [LearnResult(**{k: v for k, v in r.items() if k in keys}) for r in results]
     report = {"load_average_end": os.getloadavg(), "parallel": args.parallel,
-              "interrupted": _interrupted(results), "summary": table, "runs": results}
+              "interrupted": _interrupted(results)}
+    if len(seeds) == 1:
+        report["summary"] = table = summary(runs)
+    else:   # one table per seed, and the comparison over the seeds
+        report["summary"] = {str(s): summary([r for r in runs if r.config["seed"] == s])
+                             for s in seeds}
+        report["over_seeds"] = table = over_seeds(runs)
+    report["runs"] = results
     print(json.dumps(table, indent=1))
     if args.out:
         out = Path(args.out)
@@ -140,6 +174,10 @@ def add_parser(kinds) -> None:
                    help="memory slots N (default 128, the NTM copy task's, Graves et al. 2014)")
     d.add_argument("--word", type=int, default=20, help="memory word size W (default 20)")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seeds", default="",
+                   help="comma-separated seeds run one after the other (e.g. 0,1,2,3,4): adds "
+                        "the comparison over seeds (medians, MLPerf's olympic mean) to the "
+                        "report; overrides --seed")
     d.add_argument("--threads", type=int, default=0,
                    help="torch threads when not --parallel (default: torch's default)")
     d.add_argument("--parallel", action="store_true",

@@ -257,3 +257,55 @@ def summary(results: list[LearnResult]) -> dict:
                                        / rows["fused"]["seconds_per_step"]
                                        if rows["fused"]["seconds_per_step"] else None)
     return out
+
+
+def olympic_mean(values: list[float]) -> Optional[float]:
+    """MLPerf Training's score of repeated runs: the mean after dropping the fastest and the
+    slowest run (MLCommons training_policies, "Benchmark results"); the plain mean of fewer
+    than 3, None for none."""
+    v = sorted(values)
+    if len(v) >= 3:
+        v = v[1:-1]
+    return sum(v) / len(v) if v else None
+
+
+def over_seeds(results: list[LearnResult], goal: float = 3.0) -> dict:
+    """Per task, the fused-vs-reference comparison over the seeds that ran both: each seed's
+    time-to-target ratio (None where either missed the target) and per-step ratio, their
+    medians, how many seeds reach ``goal``, and the ratio of the two implementations' olympic
+    mean times to target (:func:`olympic_mean`, over the seeds where both reached it)."""
+    out: dict = {}
+    for task in sorted({r.config["task"] for r in results}):
+        by_seed: dict = {}
+        for r in results:
+            if r.config["task"] == task:
+                by_seed.setdefault(r.config["seed"], {})[r.config["impl"]] = r
+        rows, ref_t, fused_t = {}, [], []
+        for seed in sorted(by_seed):
+            pair = by_seed[seed]
+            if not {"fused", "reference"} <= pair.keys():
+                continue
+            fused, ref = pair["fused"], pair["reference"]
+            both = fused.reached and ref.reached
+            per_step = ((ref.seconds / max(ref.steps, 1)) / (fused.seconds / max(fused.steps, 1))
+                        if fused.seconds else None)
+            rows[str(seed)] = {"fused_seconds": round(fused.seconds, 1),
+                               "reference_seconds": round(ref.seconds, 1),
+                               "fused_steps": fused.steps, "reference_steps": ref.steps,
+                               "time_ratio": ref.seconds / fused.seconds if both else None,
+                               "step_time_ratio": per_step}
+            if both:
+                ref_t.append(ref.seconds)
+                fused_t.append(fused.seconds)
+        ratios = [row["time_ratio"] for row in rows.values() if row["time_ratio"] is not None]
+        steps = [row["step_time_ratio"] for row in rows.values() if row["step_time_ratio"]]
+        ref_o, fused_o = olympic_mean(ref_t), olympic_mean(fused_t)
+        out[task] = {"seeds": rows, "goal": goal,
+                     "seeds_meeting_goal": sum(x >= goal for x in ratios),
+                     "seeds_both_reached": len(ratios),
+                     "median_time_ratio": float(np.median(ratios)) if ratios else None,
+                     "median_step_time_ratio": float(np.median(steps)) if steps else None,
+                     "olympic_fused_seconds": fused_o, "olympic_reference_seconds": ref_o,
+                     "olympic_time_ratio": ref_o / fused_o if ref_o and fused_o else None}
+    return out
+

@@ -8,11 +8,10 @@ The C++/CUDA library (``csrc/dnc``) defines three ops; every one takes its tenso
   autograd is a C++ ``torch::autograd::Function`` registered for the Autograd dispatch key
   (``csrc/dnc/dnc_access_autograd.h``): no Python runs per step, forward or backward;
 * ``dpbench::dnc_access_forward(Tensor[16]) -> Tensor[8]`` — the forward kernel: new state,
-  reads and ``aux [B, (5 + 4R) N]``, which packs the write content weighting, the allocation
+  reads and ``aux [B, (3 + 4R) N]``, which packs the write content weighting, the allocation
   weighting and, per read head, the read content, forward and backward weightings (what the
-  backward would otherwise recompute at O(R N²) cost), then the write and read cosines and the
-  row norms of M_{t-1} and M_t (O((R + 1) N W) that the CPU backward would recompute; the CUDA
-  forward leaves them zero);
+  backward would otherwise recompute at O(R N²) cost), then the write and read cosines
+  (O((R + 1) N W) that the CPU backward would recompute; the CUDA forward leaves them zero);
 * ``dpbench::dnc_access_backward(Tensor?[7] grads, Tensor[20] saved) -> Tensor[16]`` — the
   hand-written fused backward; ``saved`` = the 16 inputs, new memory, new write weights, new
   read weights, aux.
@@ -50,7 +49,7 @@ def _fake_forward(inputs: list[Tensor]) -> list[Tensor]:
     memory, read_weights = inputs[0], inputs[5]
     b, n, _ = memory.shape
     r = read_weights.shape[1]
-    return _fake_access(inputs) + [memory.new_empty(b, (5 + 4 * r) * n)]
+    return _fake_access(inputs) + [memory.new_empty(b, (3 + 4 * r) * n)]
 
 
 def _fake_backward(grads: list, saved: list[Tensor]) -> list[Tensor]:

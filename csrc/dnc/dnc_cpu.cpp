@@ -95,19 +95,19 @@ __attribute__((always_inline)) inline T dot(const T* a, const T* b, int64_t n) {
   return lane_sum(acc);
 }
 
-// out[i] (+)= Σ_k term(i, k) for i < n, k < w (a row reduction of an [n, w] expression). When
+// out[i] = Σ_k term(i, k) for i < n, k < w (a row reduction of an [n, w] expression). When
 // w fills whole vector chunks, per row in chunks with a vector of partial sums (as dot()). When
 // it does not (W = 20: one chunk and a 4-wide tail, then the horizontal sum, per row), a vector
-// // of rows at a time, their words gathered and summed over k in order: the training sequence at
+// of rows at a time, their words gathered and summed over k in order: the training sequence at
 // N = 128, W = 20 takes 16 % less, but at W = 32 it took 15 % more (the gathers), hence both.
-template <bool Add, typename T, class Term>
+template <typename T, class Term>
 __attribute__((always_inline)) inline void row_sums(int64_t n, int64_t w, T* out, Term&& term) {
   if (w % kLanes<T> != 0) {
     DNC_SIMD
     for (int64_t i = 0; i < n; ++i) {
       T acc = 0;
       for (int64_t k = 0; k < w; ++k) acc += term(i, k);
-      out[i] = Add ? out[i] + acc : acc;
+      out[i] = acc;
     }
     return;
   }
@@ -117,23 +117,17 @@ __attribute__((always_inline)) inline void row_sums(int64_t n, int64_t w, T* out
       DNC_SIMD
       for (int64_t c = 0; c < len; ++c) acc[c] += term(i, k0 + c);
     });
-    const T sum = lane_sum(acc);
-    out[i] = Add ? out[i] + sum : sum;
+    out[i] = lane_sum(acc);
   }
 }
 
 // ‖m_i‖ = sqrt(Σ_k m_ik² + ε) for every row of M [N, W].
 template <typename T>
 void row_norms(const T* m, int64_t n, int64_t w, T* out) {
-  row_sums<false>(n, w, out, [&](int64_t i, int64_t k) { return m[i * w + k] * m[i * w + k]; });
+  row_sums(n, w, out, [&](int64_t i, int64_t k) { return m[i * w + k] * m[i * w + k]; });
   for (int64_t i = 0; i < n; ++i) out[i] = std::sqrt(out[i] + T(kEps));
 }
 
-// out[i] (+)= m_i · key for every row of m [N, W].
-template <bool Add, typename T>
-void rows_dot(const T* m, int64_t n, int64_t w, const T* key, T* out) {
-  row_sums<Add>(n, w, out, [&](int64_t i, int64_t k) { return m[i * w + k] * key[k]; });
-}
 
 template <typename T>
 T key_norm(const T* key, int64_t w) {
@@ -144,7 +138,7 @@ T key_norm(const T* key, int64_t w) {
 template <typename T>
 T cosines(const T* m, const T* mnorm, const T* key, int64_t n, int64_t w, T* cos) {
   const T kn = key_norm(key, w);
-  rows_dot<false>(m, n, w, key, cos);
+  row_sums(n, w, cos, [&](int64_t i, int64_t k) { return m[i * w + k] * key[k]; });
   DNC_SIMD
   for (int64_t i = 0; i < n; ++i) cos[i] /= kn * mnorm[i] + T(kEps);
   return kn;
@@ -422,12 +416,12 @@ void forward_sample(const Dims& d, const StepInputs<T>& in, const StepOutputs<T>
   T* aux = s.at(out.aux, d.aux());
   T *cw = aux, *alloc = aux + N, *cr = aux + 2 * N, *F = cr + R * N, *Bk = F + R * N;
   T *cosw = Bk + R * N, *cosr = cosw + N;
-  T *uu = buf.data(), *mnorm0 = uu + N, *mnorm = mnorm0 + N;
+  T *mnorm = buf.data(), *uu = buf.data() + N;
 
   usage_forward(d, s.at(in.usage, N), s.at(in.write_weights, N), s.at(in.free_gates, R), wr0, u);
   allocation_forward(u, N, uu, order.data(), alloc);
-  row_norms(M0, N, W, mnorm0);
-  content_forward(M0, mnorm0, s.at(in.write_key, W), in.write_strength[b], N, W, cosw, cw);
+  row_norms(M0, N, W, mnorm);
+  content_forward(M0, mnorm, s.at(in.write_key, W), in.write_strength[b], N, W, cosw, cw);
   T wsum = 0;
   for (int64_t i = 0; i < N; ++i) wsum += (ww[i] = gw * (ga * alloc[i] + (T(1) - ga) * cw[i]));
   for (int64_t i = 0; i < N; ++i)
@@ -491,7 +485,7 @@ const MallocTuning malloc_tuning;
 template <typename T>
 void forward_cpu(const Dims& d, const StepInputs<T>& in, const StepOutputs<T>& out) {
   at::parallel_for(0, d.B, grain(d), [&](int64_t begin, int64_t end) {
-    std::vector<T> buf(3 * d.N);
+    std::vector<T> buf(2 * d.N);
     std::vector<int64_t> order(d.N);
     for (int64_t b = begin; b < end; ++b) forward_sample(d, in, out, b, buf, order);
   });

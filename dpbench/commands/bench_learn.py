@@ -12,6 +12,7 @@ measured (``stopped_by: "interrupted"``, ``"interrupted": true``) and still writ
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -120,21 +121,18 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
         raise UsageError(f"--slots={args.slots} and --word={args.word} must be >= 1")
     seeds = _seeds(args)
     results = []
-    for seed in seeds:
-        for task in tasks:
-            cfgs = [LearnConfig(task=task, impl=impl, max_seconds=args.max_seconds,
-                                max_steps=args.max_steps, seed=seed, lr=args.lr,
-                                slots=args.slots, word=args.word,
-                                threads=1 if args.parallel else args.threads) for impl in impls]
-            if args.parallel:
-                results += _collect([_spawn(c) for c in cfgs])
-            else:
-                for c in cfgs:
-                    results.append(_run_one(c))
-                    if _interrupted(results):
-                        break
-            if _interrupted(results):
-                break
+    for seed, task in itertools.product(seeds, tasks):
+        cfgs = [LearnConfig(task=task, impl=impl, max_seconds=args.max_seconds,
+                            max_steps=args.max_steps, seed=seed, lr=args.lr, slots=args.slots,
+                            word=args.word, threads=1 if args.parallel else args.threads)
+                for impl in impls]
+        if args.parallel:
+            results += _collect([_spawn(c) for c in cfgs])
+        else:
+            for c in cfgs:
+                results.append(_run_one(c))
+                if _interrupted(results):
+                    break
         if _interrupted(results):
             print("dpbench bench: interrupted; reporting the runs measured so far",
                   file=sys.stderr)

@@ -286,15 +286,13 @@ def over_seeds(results: list[LearnResult], goal: float = 3.0) -> dict:
             if not {"fused", "reference"} <= pair.keys():
                 continue
             fused, ref = pair["fused"], pair["reference"]
-            both = fused.reached and ref.reached
-            per_step = ((ref.seconds / max(ref.steps, 1)) / (fused.seconds / max(fused.steps, 1))
-                        if fused.seconds else None)
+            table = summary([ref, fused])[task]   # the single-seed comparison, reused
             rows[str(seed)] = {"fused_seconds": round(fused.seconds, 1),
                                "reference_seconds": round(ref.seconds, 1),
                                "fused_steps": fused.steps, "reference_steps": ref.steps,
-                               "time_ratio": ref.seconds / fused.seconds if both else None,
-                               "step_time_ratio": per_step}
-            if both:
+                               "time_ratio": table["reference_over_fused_time_to_target"],
+                               "step_time_ratio": table["step_time_ratio"]}
+            if fused.reached and ref.reached:
                 ref_t.append(ref.seconds)
                 fused_t.append(fused.seconds)
         ratios = [row["time_ratio"] for row in rows.values() if row["time_ratio"] is not None]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dpbench.ops.dnc_learn import (LearnConfig, LearnResult, Task, accuracy_at, lesson_times,
-                                   olympic_mean, over_seeds, seconds_to, summary,
+                                   mean_ratio_ci, olympic_mean, over_seeds, seconds_to, summary,
                                    train_to_target)
 
 
@@ -157,6 +157,21 @@ def test_over_seeds_compares_the_pairs_that_both_reached_the_target():
     assert s["median_time_ratio"] == pytest.approx(3.7)
     # olympic means over seeds 0, 1, 3: fused 110 (of 100, 110, 120), reference 370
     assert s["olympic_time_ratio"] == pytest.approx(370.0 / 110.0)
+    assert s["mean_time_ratio"] == pytest.approx((370 + 308 + 480) / (100 + 110 + 120))
+    low, high = s["mean_time_ratio_ci95"]
+    assert low < s["mean_time_ratio"] < high
+
+
+def test_mean_ratio_interval_covers_the_true_ratio_and_narrows_with_more_runs():
+    rng = np.random.default_rng(7)
+    def interval(n):
+        fused = rng.lognormal(np.log(100), 0.3, size=n)
+        ref = 3.0 * rng.lognormal(np.log(100), 0.3, size=n)   # true ratio of the means: 3
+        return mean_ratio_ci(list(ref), list(fused), resamples=2000)
+    few, many = interval(5), interval(60)
+    assert many[0] < 3.0 < many[1]
+    assert many[1] - many[0] < few[1] - few[0]
+    assert mean_ratio_ci([1.0], [1.0, 2.0]) is None  # one run gives no interval
 
 
 def test_command_runs_several_seeds_and_compares_them(tmp_path):

@@ -165,7 +165,8 @@ def add_parser(sub) -> None:
     d.add_argument("--no-memory", action="store_true",
                    help="skip the peak-memory subprocesses (saved-tensor bytes are still counted)")
     d.set_defaults(func=bench_dnc)
-    from dpbench.commands import bench_learn
+    from dpbench.commands import bench_learn, bench_twin
 
     bench_learn.add_parser(kinds)
+    bench_twin.add_parser(kinds)
     p.set_defaults(func=lambda args: p.print_help() or 0)

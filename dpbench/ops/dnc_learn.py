@@ -140,6 +140,13 @@ class Task:
         return s.x, s.y, torch.ones_like(s.y, dtype=torch.bool)
 
 
+def build_model(cfg: LearnConfig, task: Task, impl: str) -> DNC:
+    """The DNC of ``cfg`` for ``task`` with access op ``impl`` (parameters from torch's RNG)."""
+    return DNC(input_size=task.input_size, input_steps=task.steps, output_size=task.output_size,
+               output_steps=task.output_steps, task="recall", hidden_size=cfg.hidden,
+               memory_slots=cfg.slots, word_size=cfg.word, read_heads=cfg.heads, impl=impl)
+
+
 def accuracy(model: torch.nn.Module, x, y, mask) -> float:
     with torch.no_grad():
         hit = (model(x).argmax(-1) == y) & mask
@@ -159,9 +166,7 @@ def train_to_target(cfg: LearnConfig, log: Optional[Callable[[str], None]] = Non
     rng = np.random.default_rng(cfg.seed)
     val_rng = np.random.default_rng(cfg.seed + 10_000)
     val = [task.batch(cfg.n_val, k, val_rng, exact=True) for k in range(len(task.lessons))]
-    model = DNC(input_size=task.input_size, input_steps=task.steps, output_size=task.output_size,
-                output_steps=task.output_steps, task="recall", hidden_size=cfg.hidden,
-                memory_slots=cfg.slots, word_size=cfg.word, read_heads=cfg.heads, impl=cfg.impl)
+    model = build_model(cfg, task, cfg.impl)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     result = LearnResult(config=asdict(cfg), chance=CHANCE[cfg.task], target=target)
     with torch.no_grad():   # loads (or JIT-builds) the fused kernels before the clock starts
@@ -269,11 +274,32 @@ def olympic_mean(values: list[float]) -> Optional[float]:
     return sum(v) / len(v) if v else None
 
 
+def mean_ratio_ci(numer: list[float], denom: list[float], level: float = 0.95,
+                  resamples: int = 9999, seed: int = 0) -> Optional[tuple[float, float]]:
+    """Percentile-bootstrap ``level`` interval (Efron & Tibshirani 1993, ch. 13;
+    ``scipy.stats.bootstrap``) of ``mean(numer) / mean(denom)``, the two samples resampled
+    independently (``paired=False``): runs of different seeds are independent draws, and
+    ``dpbench bench dnc-twin`` shows a reference and a fused run of one seed are too once
+    training has run a few hundred steps. None with fewer than 2 values on either side."""
+    from scipy.stats import bootstrap
+
+    a, b = np.asarray(numer, dtype=np.float64), np.asarray(denom, dtype=np.float64)
+    if len(a) < 2 or len(b) < 2:
+        return None
+    res = bootstrap((a, b), lambda x, y, axis: np.mean(x, axis=axis) / np.mean(y, axis=axis),
+                    paired=False, vectorized=True, n_resamples=resamples,
+                    confidence_level=level, method="percentile",
+                    random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 def over_seeds(results: list[LearnResult], goal: float = 3.0) -> dict:
     """Per task, the fused-vs-reference comparison over the seeds that ran both: each seed's
     time-to-target ratio (None where either missed the target) and per-step ratio, their
-    medians, how many seeds reach ``goal``, and the ratio of the two implementations' olympic
-    mean times to target (:func:`olympic_mean`, over the seeds where both reached it)."""
+    medians, how many seeds reach ``goal``, the ratio of the two implementations' olympic
+    mean times to target (:func:`olympic_mean`), and the ratio of their mean times with a
+    bootstrap 95 % interval (:func:`mean_ratio_ci`), both over the seeds where both reached
+    it."""
     out: dict = {}
     for task in sorted({r.config["task"] for r in results}):
         by_seed: dict = {}
@@ -304,6 +330,9 @@ def over_seeds(results: list[LearnResult], goal: float = 3.0) -> dict:
                      "median_time_ratio": float(np.median(ratios)) if ratios else None,
                      "median_step_time_ratio": float(np.median(steps)) if steps else None,
                      "olympic_fused_seconds": fused_o, "olympic_reference_seconds": ref_o,
-                     "olympic_time_ratio": ref_o / fused_o if ref_o and fused_o else None}
+                     "olympic_time_ratio": ref_o / fused_o if ref_o and fused_o else None,
+                     "mean_time_ratio": (float(np.mean(ref_t) / np.mean(fused_t))
+                                         if ref_t else None),
+                     "mean_time_ratio_ci95": mean_ratio_ci(ref_t, fused_t)}
     return out
 

@@ -29,8 +29,8 @@ def fused():
 def test_float64_twins_train_along_the_same_trajectory(fused):
     r = twin(LearnConfig(**SMALL), "float64", steps=12, every=1)
     assert r.steps == list(range(1, 13))
-    # Adam's early steps are ±lr per parameter: a wrong gradient sign anywhere would show as
-    # d ≈ lr / |θ| ≈ 1e-3 at once; a wrong magnitude as ≫ 1e-12 within a few steps
+    # Adam's first step is ±lr per parameter: one gradient of the wrong sign would show as
+    # d = 2·lr / ‖θ‖ ≈ 7e-4 at once (‖θ‖ ≈ 8 here); a wrong magnitude as ≫ 1e-12 within a few steps
     assert max(r.distance) < 1e-11, r.distance
     assert r.loss_a == pytest.approx(r.loss_b, rel=1e-12, abs=0)
 
@@ -54,7 +54,7 @@ def test_unknown_pair_is_rejected():
 def test_command_writes_the_report_and_the_plot(tmp_path, fused):
     out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-twin", "--task",
                           "copy", "--steps", "3", "--every", "1", "--slots", "8", "--word", "4",
-                          "--pairs", "float64,control", "--out", str(tmp_path)],
+                          "--pairs", "float64,control", "--jobs", "2", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads((tmp_path / "dnc_twin.json").read_text())

@@ -62,7 +62,11 @@ def bench_dnc_twin(args: argparse.Namespace) -> int:
     threads = 1 if args.jobs > 1 else args.threads
     jobs = [(cfg, p, args.steps, args.every, threads) for p in pairs]
     if args.jobs > 1:
-        with ProcessPoolExecutor(max_workers=min(args.jobs, len(jobs))) as pool:
+        import multiprocessing
+
+        # spawn: fresh interpreters, no forked copy of this process's torch thread pools
+        with ProcessPoolExecutor(max_workers=min(args.jobs, len(jobs)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(_run_pair, *zip(*jobs)))
     else:
         results = [_run_pair(*j) for j in jobs]

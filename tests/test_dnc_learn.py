@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from dpbench.ops.dnc_learn import (LearnConfig, LearnResult, Task, accuracy_at, lesson_times,
-                                   mean_ratio_ci, olympic_mean, over_seeds, seconds_to, summary,
-                                   train_to_target)
+                                   km_median, mean_ratio_ci, olympic_mean, over_seeds, seconds_to,
+                                   summary, time_to_target_test, train_to_target)
 
 
 def test_copy_lessons_are_left_padded_windows_of_the_final_task():
@@ -172,6 +172,35 @@ def test_mean_ratio_interval_covers_the_true_ratio_and_narrows_with_more_runs():
     assert many[0] < 3.0 < many[1]
     assert many[1] - many[0] < few[1] - few[0]
     assert mean_ratio_ci([1.0], [1.0, 2.0]) is None  # one run gives no interval
+
+
+def test_kaplan_meier_median_counts_missed_runs_as_censored_not_dropped():
+    assert km_median([3.0, 1.0, 2.0], [False] * 3) == 2.0          # no censoring: the median
+    # 1000 and 1300 reached, one run stopped at 2000 without: S drops to 1/3 at 1300
+    assert km_median([1000.0, 1300.0, 2000.0], [False, False, True]) == 1300.0
+    # dropping the missed run instead would give the median of 1000 and 1300
+    assert km_median([900.0, 2000.0, 2000.0], [False, True, True]) is None   # most missed
+    assert km_median([], []) is None
+
+
+def test_time_to_target_test_separates_seconds_from_steps():
+    runs = []
+    for seed, (fs, rs, f_steps, r_steps) in enumerate(
+            [(97, 354, 1000, 1250), (112, 325, 1300, 1150), (123, 471, 1250, 1600),
+             (89, 378, 900, 1150), (181, 589, 1750, 1850)]):
+        runs += [_run("copy", "fused", seed, fs, f_steps), _run("copy", "reference", seed, rs, r_steps)]
+    early = _run("copy", "fused", 9, 150.0, 1500, reached=False)   # stopped at 150 s
+    t = time_to_target_test(runs + [early])
+    assert t["seconds"]["logrank_p"] < 0.01            # every fused time below every reference one
+    assert t["steps"]["logrank_p"] > 0.2               # the step counts interleave
+    assert t["seconds"]["fused"] == {"runs": 6, "missed": 1, "km_median": 112.0}
+    assert t["seconds"]["reference"]["km_median"] == 378.0
+    # a fused run that never reaches the target (censored beyond every reference time) is
+    # evidence against "fused is faster", which dropping it would hide
+    never = _run("copy", "fused", 9, 900.0, 9000, reached=False)
+    assert time_to_target_test(runs + [never])["seconds"]["logrank_p"] > t["seconds"]["logrank_p"]
+    none = time_to_target_test([_run("copy", "fused", 0, 9.0, 9, reached=False)])
+    assert none["seconds"]["logrank_p"] is None        # one implementation only
 
 
 def test_command_runs_several_seeds_and_compares_them(tmp_path):

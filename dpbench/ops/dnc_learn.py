@@ -293,13 +293,58 @@ def mean_ratio_ci(numer: list[float], denom: list[float], level: float = 0.95,
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def km_median(values: list[float], censored: list[bool]) -> Optional[float]:
+    """Kaplan–Meier median of a time to target (Kaplan & Meier 1958; ``scipy.stats.ecdf`` on
+    ``CensoredData``): a run that stopped at a cap without the target is right-censored at
+    its time, neither dropped nor counted as a success. None when the survival function never
+    falls to 0.5 (half the runs or more missed the target) or there are no runs."""
+    from scipy.stats import CensoredData, ecdf
+
+    done = [v for v, c in zip(values, censored) if not c]
+    if not done:
+        return None
+    sf = ecdf(CensoredData(uncensored=done,
+                           right=[v for v, c in zip(values, censored) if c])).sf
+    below = [q for q, p in zip(sf.quantiles, sf.probabilities) if p <= 0.5]
+    return float(below[0]) if below else None
+
+
+def time_to_target_test(runs: list[LearnResult]) -> dict:
+    """Reference vs fused time to target over all of a task's runs, runs that missed the
+    target right-censored at their stop: per measure (``seconds``, ``steps``) each
+    implementation's Kaplan–Meier median (:func:`km_median`), its count of runs and of missed
+    ones, and the two-sided log-rank test's p-value (Mantel 1966; ``scipy.stats.logrank``)
+    of equal distributions. Seconds are where the fused op should differ; steps, by twin
+    training (``dpbench bench dnc-twin``), should not."""
+    from scipy.stats import CensoredData, logrank
+
+    by = {impl: [r for r in runs if r.config["impl"] == impl] for impl in ("reference", "fused")}
+    out: dict = {}
+    for measure in ("seconds", "steps"):
+        row: dict = {}
+        samples = {}
+        for impl, rs in by.items():
+            values = [float(getattr(r, measure)) for r in rs]
+            censored = [not r.reached for r in rs]
+            samples[impl] = CensoredData(uncensored=[v for v, c in zip(values, censored) if not c],
+                                         right=[v for v, c in zip(values, censored) if c])
+            row[impl] = {"runs": len(rs), "missed": sum(censored),
+                         "km_median": km_median(values, censored)}
+        reached = sum(r.reached for rs in by.values() for r in rs)
+        row["logrank_p"] = (float(logrank(samples["reference"], samples["fused"]).pvalue)
+                            if all(by.values()) and reached else None)
+        out[measure] = row
+    return out
+
+
 def over_seeds(results: list[LearnResult], goal: float = 3.0) -> dict:
     """Per task, the fused-vs-reference comparison over the seeds that ran both: each seed's
     time-to-target ratio (None where either missed the target) and per-step ratio, their
     medians, how many seeds reach ``goal``, the ratio of the two implementations' olympic
     mean times to target (:func:`olympic_mean`), and the ratio of their mean times with a
     bootstrap 95 % interval (:func:`mean_ratio_ci`), both over the seeds where both reached
-    it."""
+    it; and, over all runs with the missed ones censored, Kaplan–Meier medians and a log-rank
+    test of the times and of the step counts (:func:`time_to_target_test`)."""
     out: dict = {}
     for task in sorted({r.config["task"] for r in results}):
         by_seed: dict = {}
@@ -333,6 +378,8 @@ def over_seeds(results: list[LearnResult], goal: float = 3.0) -> dict:
                      "olympic_time_ratio": ref_o / fused_o if ref_o and fused_o else None,
                      "mean_time_ratio": (float(np.mean(ref_t) / np.mean(fused_t))
                                          if ref_t else None),
-                     "mean_time_ratio_ci95": mean_ratio_ci(ref_t, fused_t)}
+                     "mean_time_ratio_ci95": mean_ratio_ci(ref_t, fused_t),
+                     "time_to_target": time_to_target_test(
+                         [r for r in results if r.config["task"] == task])}
     return out
 

@@ -55,6 +55,9 @@ def test_bookkeeping_of_time_to_accuracy():
     assert s["reference_accuracy_at_fused_end"] == 0.0          # no evaluation by 30 s
     assert s["reference_over_fused_time_to_target"] is None     # the reference never got there
     assert s["step_time_ratio"] == pytest.approx((40 / 50) / (30 / 150))
+    assert s["reference_over_fused_lesson_time"] == {}          # the reference passed none
+    ref.curve.append([100, 80.0, 2, 0.95, 0.3, 1.0])            # lesson 2 passed at 80 s
+    assert summary([ref, r])["copy"]["reference_over_fused_lesson_time"] == {"2": 4.0}
 
 
 def test_train_to_target_stops_at_the_cap_and_records_a_curve():

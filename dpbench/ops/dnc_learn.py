@@ -241,7 +241,8 @@ def lesson_times(result: LearnResult) -> dict:
 
 def summary(results: list[LearnResult]) -> dict:
     """Per task: each impl's steps / seconds / accuracy, and fused vs reference in time to the
-    target (or, when the reference never got there, its accuracy at the fused run's time)."""
+    target (or, when the reference never got there, its accuracy at the fused run's time) and
+    in time to pass each curriculum lesson that both passed."""
     out: dict = {}
     for r in results:
         task, impl = r.config["task"], r.config["impl"]
@@ -261,6 +262,10 @@ def summary(results: list[LearnResult]) -> dict:
             rows["step_time_ratio"] = (rows["reference"]["seconds_per_step"]
                                        / rows["fused"]["seconds_per_step"]
                                        if rows["fused"]["seconds_per_step"] else None)
+            # the curriculum's intermediate targets: a ratio even where the final one is missed
+            ref_l, fused_l = lesson_times(ref), lesson_times(fused)
+            rows["reference_over_fused_lesson_time"] = {
+                k: ref_l[k] / fused_l[k] for k in fused_l if k in ref_l and fused_l[k] > 0}
     return out
 
 

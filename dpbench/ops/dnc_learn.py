@@ -147,6 +147,18 @@ def build_model(cfg: LearnConfig, task: Task, impl: str) -> DNC:
                memory_slots=cfg.slots, word_size=cfg.word, read_heads=cfg.heads, impl=impl)
 
 
+def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, clip: float, x, y,
+               mask) -> float:
+    """One optimiser step on the batch ``x [n, T, D]``, ``y``/``mask [n, T_out]``: cross-entropy
+    on the scored steps, gradients clipped to global norm ``clip``; returns the loss."""
+    loss = torch.nn.functional.cross_entropy(model(x)[mask], y[mask])
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    return loss.item()
+
+
 def accuracy(model: torch.nn.Module, x, y, mask) -> float:
     with torch.no_grad():
         hit = (model(x).argmax(-1) == y) & mask
@@ -174,14 +186,8 @@ def train_to_target(cfg: LearnConfig, log: Optional[Callable[[str], None]] = Non
     lesson, start, loss_sum, loss_n = 0, time.perf_counter(), 0.0, 0
     try:  # Ctrl-C (SIGINT) ends the run with what it has measured: stopped_by "interrupted"
         for step in range(1, cfg.max_steps + 1):
-            x, y, mask = task.batch(cfg.batch, lesson, rng)
-            logits = model(x)
-            loss = torch.nn.functional.cross_entropy(logits[mask], y[mask])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            opt.step()
-            loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+            loss = train_step(model, opt, cfg.clip, *task.batch(cfg.batch, lesson, rng))
+            loss_sum, loss_n = loss_sum + loss, loss_n + 1
             elapsed = time.perf_counter() - start
             if step % cfg.eval_every and elapsed < cfg.max_seconds and step < cfg.max_steps:
                 continue
@@ -298,18 +304,24 @@ def mean_ratio_ci(numer: list[float], denom: list[float], level: float = 0.95,
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def _censored_data(values: list[float], censored: list[bool]):
+    """``scipy.stats.CensoredData`` of ``values``, those flagged ``censored`` right-censored."""
+    from scipy.stats import CensoredData
+
+    return CensoredData(uncensored=[v for v, c in zip(values, censored) if not c],
+                        right=[v for v, c in zip(values, censored) if c])
+
+
 def km_median(values: list[float], censored: list[bool]) -> Optional[float]:
     """Kaplan–Meier median of a time to target (Kaplan & Meier 1958; ``scipy.stats.ecdf`` on
     ``CensoredData``): a run that stopped at a cap without the target is right-censored at
     its time, neither dropped nor counted as a success. None when the survival function never
     falls to 0.5 (half the runs or more missed the target) or there are no runs."""
-    from scipy.stats import CensoredData, ecdf
+    from scipy.stats import ecdf
 
-    done = [v for v, c in zip(values, censored) if not c]
-    if not done:
+    if all(censored):   # also no runs at all
         return None
-    sf = ecdf(CensoredData(uncensored=done,
-                           right=[v for v, c in zip(values, censored) if c])).sf
+    sf = ecdf(_censored_data(values, censored)).sf
     below = [q for q, p in zip(sf.quantiles, sf.probabilities) if p <= 0.5]
     return float(below[0]) if below else None
 
@@ -321,7 +333,7 @@ def time_to_target_test(runs: list[LearnResult]) -> dict:
     ones, and the two-sided log-rank test's p-value (Mantel 1966; ``scipy.stats.logrank``)
     of equal distributions. Seconds are where the fused op should differ; steps, by twin
     training (``dpbench bench dnc-twin``), should not."""
-    from scipy.stats import CensoredData, logrank
+    from scipy.stats import logrank
 
     by = {impl: [r for r in runs if r.config["impl"] == impl] for impl in ("reference", "fused")}
     out: dict = {}
@@ -331,8 +343,7 @@ def time_to_target_test(runs: list[LearnResult]) -> dict:
         for impl, rs in by.items():
             values = [float(getattr(r, measure)) for r in rs]
             censored = [not r.reached for r in rs]
-            samples[impl] = CensoredData(uncensored=[v for v, c in zip(values, censored) if not c],
-                                         right=[v for v, c in zip(values, censored) if c])
+            samples[impl] = _censored_data(values, censored)
             row[impl] = {"runs": len(rs), "missed": sum(censored),
                          "km_median": km_median(values, censored)}
         reached = sum(r.reached for rs in by.values() for r in rs)

@@ -31,7 +31,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from dpbench.ops.dnc_learn import LearnConfig, Task, build_model
+from dpbench.ops.dnc_learn import LearnConfig, Task, build_model, train_step
 
 PAIRS = {   # name -> ((impl, dtype, ε), (impl, dtype, ε))
     "float64": (("reference", torch.float64, 0.0), ("fused", torch.float64, 0.0)),
@@ -80,15 +80,8 @@ def twin(cfg: LearnConfig, pair: str, steps: int, every: int = 1,
     out = TwinResult(pair=pair)
     for step in range(1, steps + 1):
         x, y, mask = task.batch(cfg.batch, 0, rng)
-        losses = []
-        for m, opt, (_, dtype, _) in zip(models, opts, PAIRS[pair]):
-            logits = m(x.to(dtype))
-            loss = torch.nn.functional.cross_entropy(logits[mask], y[mask])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.clip)
-            opt.step()
-            losses.append(loss.item())
+        losses = [train_step(m, opt, cfg.clip, x.to(dtype), y, mask)
+                  for m, opt, (_, dtype, _) in zip(models, opts, PAIRS[pair])]
         if step == 1 or step % every == 0 or step == steps:
             a, b = _flat(models[0]), _flat(models[1])
             out.steps.append(step)

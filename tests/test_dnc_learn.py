@@ -3,6 +3,7 @@ accuracy bookkeeping, and the command end to end on a tiny budget."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import subprocess
 import sys
 
@@ -163,6 +164,15 @@ def test_over_seeds_compares_the_pairs_that_both_reached_the_target():
     assert s["mean_time_ratio"] == pytest.approx((370 + 308 + 480) / (100 + 110 + 120))
     low, high = s["mean_time_ratio_ci95"]
     assert low < s["mean_time_ratio"] < high
+    # the two factors: per-step speed over every seed (a missed run still has a speed), steps
+    # to the target over the seeds 0, 1, 3 where both reached it
+    per_step = [(370 / 1250) / (100 / 1000), (308 / 1150) / (110 / 1300), 4.5, 4.0]
+    assert s["mean_step_time_ratio"] == pytest.approx(np.mean(per_step), rel=1e-3)
+    low, high = s["mean_step_time_ratio_ci95"]
+    assert min(per_step) <= low < s["mean_step_time_ratio"] < high <= max(per_step)
+    assert s["mean_steps_ratio"] == pytest.approx((1250 + 1150 + 1200) / (1000 + 1300 + 1200))
+    low, high = s["mean_steps_ratio_ci95"]
+    assert low < 1.0 < high                  # the step counts interleave: no evidence of a bias
 
 
 def test_mean_ratio_interval_covers_the_true_ratio_and_narrows_with_more_runs():
@@ -217,6 +227,22 @@ def test_command_runs_several_seeds_and_compares_them(tmp_path):
     assert sorted((r["config"]["seed"], r["config"]["impl"]) for r in data["runs"]) == [
         (3, "fused"), (3, "reference"), (5, "fused"), (5, "reference")]
     assert sorted(data["over_seeds"]["copy"]["seeds"]) == ["3", "5"]
+    assert data["seeds_done"] == [3, 5] and data["partial"] is False
+
+
+def test_report_between_seeds_holds_the_seeds_done(tmp_path):
+    """What the command writes after each seed, so that a killed session keeps the seeds that
+    finished: only those seeds' summaries, marked partial."""
+    from dpbench.commands.bench_learn import _report, _write
+
+    runs = [asdict(_run("copy", impl, 4, t, 100)) for impl, t in (("fused", 10.0),
+                                                                  ("reference", 30.0))]
+    for r in runs:
+        r["curve"] = [[100, r["seconds"], 10, 0.9, 0.9, 0.1]]   # step, s, lesson, accs, loss
+    _write(_report(runs, [4, 7, 9], parallel=True), tmp_path, partial=True)
+    data = json.loads((tmp_path / "dnc_learn.json").read_text())
+    assert data["partial"] is True and data["seeds_done"] == [4]
+    assert list(data["summary"]) == ["4"] and list(data["over_seeds"]["copy"]["seeds"]) == ["4"]
 
 
 def test_command_rejects_bad_seeds_in_one_line():

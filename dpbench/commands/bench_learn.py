@@ -5,9 +5,10 @@ With ``--parallel`` the implementations train at the same time in separate proce
 thread each, so both see the same machine load (the fair comparison on a shared machine);
 otherwise one after the other. ``--seeds 0,1,2`` repeats that for each seed and adds the
 comparison over seeds (:func:`dpbench.ops.dnc_learn.over_seeds`). Writes
-``<out>/dnc_learn.json`` (config, curves, summary),
-``<out>/curves.png`` and ``<out>/README.md``. Ctrl-C ends the runs with what they have
-measured (``stopped_by: "interrupted"``, ``"interrupted": true``) and still writes them.
+``<out>/dnc_learn.json`` (config, curves, summary) and ``<out>/curves.png``; with several
+seeds it rewrites both after each seed (``"partial": true``, ``seeds_done``), so a killed run
+keeps the seeds that finished. Ctrl-C ends the runs with what they have measured
+(``stopped_by: "interrupted"``, ``"interrupted": true``) and still writes them.
 """
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def _seeds(args: argparse.Namespace) -> list[int]:
 
 
 def bench_dnc_learn(args: argparse.Namespace) -> int:
-    from dpbench.ops.dnc_learn import TASKS, LearnConfig, LearnResult, over_seeds, summary
+    from dpbench.ops.dnc_learn import TASKS, LearnConfig
 
     tasks = [t for t in args.tasks.split(",") if t]
     impls = [i for i in args.impls.split(",") if i]
@@ -120,7 +121,7 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
     if args.slots < 1 or args.word < 1:
         raise UsageError(f"--slots={args.slots} and --word={args.word} must be >= 1")
     seeds = _seeds(args)
-    results = []
+    results: list[dict] = []
     for seed, task in itertools.product(seeds, tasks):
         cfgs = [LearnConfig(task=task, impl=impl, max_seconds=args.max_seconds,
                             max_steps=args.max_steps, seed=seed, lr=args.lr, slots=args.slots,
@@ -137,24 +138,42 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
             print("dpbench bench: interrupted; reporting the runs measured so far",
                   file=sys.stderr)
             break
+        if args.out and len(seeds) > 1:   # a killed session keeps every seed that finished
+            _write(_report(results, seeds, args.parallel), Path(args.out), partial=True)
+    report = _report(results, seeds, args.parallel)
+    print(json.dumps(report["over_seeds" if len(seeds) > 1 else "summary"], indent=1))
+    if args.out:
+        _write(report, Path(args.out))
+    return 0
+
+
+def _report(results: list[dict], seeds: list[int], parallel: bool) -> dict:
+    """dnc_learn.json's content for the runs so far: per-seed summaries and, with several
+    seeds, the comparison over the seeds that have runs."""
+    from dpbench.ops.dnc_learn import LearnResult, over_seeds, summary
+
     keys = {f.name for f in fields(LearnResult)}
     runs = [LearnResult(**{k: v for k, v in r.items() if k in keys}) for r in results]
-    report = {"load_average_end": os.getloadavg(), "parallel": args.parallel,
+    report = {"load_average_end": os.getloadavg(), "parallel": parallel,
               "interrupted": _interrupted(results)}
     if len(seeds) == 1:
-        report["summary"] = table = summary(runs)
+        report["summary"] = summary(runs)
     else:   # one table per seed, and the comparison over the seeds
+        done = [s for s in seeds if any(r.config["seed"] == s for r in runs)]
+        report["seeds_done"] = done
         report["summary"] = {str(s): summary([r for r in runs if r.config["seed"] == s])
-                             for s in seeds}
-        report["over_seeds"] = table = over_seeds(runs)
+                             for s in done}
+        report["over_seeds"] = over_seeds(runs)
     report["runs"] = results
-    print(json.dumps(table, indent=1))
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "dnc_learn.json").write_text(json.dumps(report, indent=1) + "\n")
-        plot(results, out / "curves.png")
-    return 0
+    return report
+
+
+def _write(report: dict, out: Path, partial: bool = False) -> None:
+    """dnc_learn.json and curves.png; ``partial`` marks a report written between seeds."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "dnc_learn.json").write_text(json.dumps({**report, "partial": partial}, indent=1)
+                                        + "\n")
+    plot(report["runs"], out / "curves.png")
 
 
 def add_parser(kinds) -> None:

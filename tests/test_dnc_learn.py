@@ -3,9 +3,9 @@ accuracy bookkeeping, and the command end to end on a tiny budget."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 import subprocess
 import sys
+from dataclasses import asdict
 
 import numpy as np
 import pytest

@@ -138,7 +138,8 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
             print("dpbench bench: interrupted; reporting the runs measured so far",
                   file=sys.stderr)
             break
-        if args.out and len(seeds) > 1:   # a killed session keeps every seed that finished
+        last = (seed, task) == (seeds[-1], tasks[-1])   # the final report follows anyway
+        if args.out and len(seeds) > 1 and not last:   # a killed run keeps the seeds done
             _write(_report(results, seeds, args.parallel), Path(args.out), partial=True)
     report = _report(results, seeds, args.parallel)
     print(json.dumps(report["over_seeds" if len(seeds) > 1 else "summary"], indent=1))

@@ -285,38 +285,40 @@ def olympic_mean(values: list[float]) -> Optional[float]:
     return sum(v) / len(v) if v else None
 
 
-def mean_ratio_ci(numer: list[float], denom: list[float], level: float = 0.95,
-                  resamples: int = 9999, seed: int = 0) -> Optional[tuple[float, float]]:
+def _bootstrap_ci(samples: tuple, statistic, level: float, resamples: int,
+                  seed: int) -> Optional[tuple[float, float]]:
     """Percentile-bootstrap ``level`` interval (Efron & Tibshirani 1993, ch. 13;
-    ``scipy.stats.bootstrap``) of ``mean(numer) / mean(denom)``, the two samples resampled
-    independently (``paired=False``): runs of different seeds are independent draws, and
-    ``dpbench bench dnc-twin`` shows a reference and a fused run of one seed are too once
-    training has run a few hundred steps. None with fewer than 2 values on either side."""
+    ``scipy.stats.bootstrap``) of ``statistic`` over independently resampled ``samples``;
+    None when any sample has fewer than 2 values."""
     from scipy.stats import bootstrap
 
-    a, b = np.asarray(numer, dtype=np.float64), np.asarray(denom, dtype=np.float64)
-    if len(a) < 2 or len(b) < 2:
+    arrays = tuple(np.asarray(x, dtype=np.float64) for x in samples)
+    if any(len(x) < 2 for x in arrays):
         return None
-    res = bootstrap((a, b), lambda x, y, axis: np.mean(x, axis=axis) / np.mean(y, axis=axis),
-                    paired=False, vectorized=True, n_resamples=resamples,
+    res = bootstrap(arrays, statistic, paired=False, vectorized=True, n_resamples=resamples,
                     confidence_level=level, method="percentile",
                     random_state=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def mean_ratio_ci(numer: list[float], denom: list[float], level: float = 0.95,
+                  resamples: int = 9999, seed: int = 0) -> Optional[tuple[float, float]]:
+    """Bootstrap ``level`` interval of ``mean(numer) / mean(denom)``, the two samples resampled
+    independently: runs of different seeds are independent draws, and ``dpbench bench
+    dnc-twin`` shows a reference and a fused run of one seed are too once training has run a
+    few hundred steps. None with fewer than 2 values on either side."""
+    return _bootstrap_ci((numer, denom),
+                         lambda x, y, axis: np.mean(x, axis=axis) / np.mean(y, axis=axis),
+                         level, resamples, seed)
+
+
 def mean_ci(values: list[float], level: float = 0.95, resamples: int = 9999,
             seed: int = 0) -> Optional[tuple[float, float]]:
-    """Percentile-bootstrap ``level`` interval of the mean of ``values`` (one value per seed,
-    e.g. its per-step speed ratio, measured in one run of both implementations side by side).
-    None with fewer than 2 values."""
-    from scipy.stats import bootstrap
-
-    a = np.asarray(values, dtype=np.float64)
-    if len(a) < 2:
-        return None
-    res = bootstrap((a,), np.mean, n_resamples=resamples, confidence_level=level,
-                    method="percentile", random_state=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    """Bootstrap ``level`` interval of the mean of ``values`` (one value per seed, e.g. its
+    per-step speed ratio, measured in one run of both implementations side by side). None
+    with fewer than 2 values."""
+    return _bootstrap_ci((values,), lambda x, axis: np.mean(x, axis=axis), level, resamples,
+                         seed)
 
 
 def _censored_data(values: list[float], censored: list[bool]):
@@ -380,15 +382,15 @@ def over_seeds(results: list[LearnResult], goal: float = 3.0) -> dict:
     it; that ratio's two factors, each with its interval: the mean per-step speed ratio over
     all seeds (:func:`mean_ci`; the kernels' work) and the ratio of the mean steps to the
     target over the seeds where both reached it (the learning's; 1 if the fused op is the
-    same learner); and, over all runs with the missed ones censored, Kaplan–Meier medians and a log-rank
-    test of the times and of the step counts (:func:`time_to_target_test`)."""
+    same learner); and, over all runs with the missed ones censored, Kaplan–Meier medians
+    and a log-rank test of the times and of the step counts (:func:`time_to_target_test`)."""
     out: dict = {}
     for task in sorted({r.config["task"] for r in results}):
         by_seed: dict = {}
         for r in results:
             if r.config["task"] == task:
                 by_seed.setdefault(r.config["seed"], {})[r.config["impl"]] = r
-        rows, ref_t, fused_t, ref_n, fused_n = {}, [], [], [], []
+        rows, reached = {}, []   # reached: the (reference, fused) pairs that both hit it
         for seed in sorted(by_seed):
             pair = by_seed[seed]
             if not {"fused", "reference"} <= pair.keys():
@@ -401,10 +403,11 @@ def over_seeds(results: list[LearnResult], goal: float = 3.0) -> dict:
                                "time_ratio": table["reference_over_fused_time_to_target"],
                                "step_time_ratio": table["step_time_ratio"]}
             if fused.reached and ref.reached:
-                ref_t.append(ref.seconds)
-                fused_t.append(fused.seconds)
-                ref_n.append(float(ref.steps))
-                fused_n.append(float(fused.steps))
+                reached.append((ref, fused))
+        ref_t = [ref.seconds for ref, _ in reached]
+        fused_t = [fused.seconds for _, fused in reached]
+        ref_n = [float(ref.steps) for ref, _ in reached]
+        fused_n = [float(fused.steps) for _, fused in reached]
         ratios = [row["time_ratio"] for row in rows.values() if row["time_ratio"] is not None]
         steps = [row["step_time_ratio"] for row in rows.values() if row["step_time_ratio"]]
         ref_o, fused_o = olympic_mean(ref_t), olympic_mean(fused_t)

@@ -46,3 +46,16 @@ def registry():
     from dpbench.plugins import load_registry
 
     return load_registry()
+
+
+@pytest.fixture(scope="session")
+def fused_kernels():
+    """The fused DNC extension, loaded (or JIT-built, ~1 min) once; skips without a compiler."""
+    import shutil
+
+    from dpbench.ops import _loader
+
+    if shutil.which(os.environ.get("CXX", "c++")) is None:
+        pytest.skip("no C++ compiler: the fused kernels cannot be built here")
+    status = _loader.load()
+    assert status.available, status.reason

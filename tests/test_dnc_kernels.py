@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -30,12 +29,7 @@ SHAPES = [(1, 1, 3, 1), (2, 7, 4, 2), (3, 64, 8, 3), (2, 257, 5, 2), (4, 16, 1, 
 FIELDS = list(DNCState._fields) + ["reads"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fused():
-    if shutil.which(os.environ.get("CXX", "c++")) is None:
-        pytest.skip("no C++ compiler: the fused kernels cannot be built here")
-    status = _loader.load()
-    assert status.available, status.reason
+pytestmark = pytest.mark.usefixtures("fused_kernels")
 
 
 def _case(shape, dtype, device, seed=0):

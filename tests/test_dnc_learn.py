@@ -250,3 +250,32 @@ def test_command_rejects_bad_seeds_in_one_line():
                           "--seeds", "0,x"], capture_output=True, text=True)
     assert out.returncode == 2 and "--seeds='0,x'" in out.stderr
     assert "Traceback" not in out.stderr and out.stderr.strip().count("\n") == 0
+
+
+def test_step_times_measure_the_three_variants_on_the_same_batches():
+    """Each variant: rounds × steps timed steps, positive; the ratios are the medians'."""
+    from dpbench.ops import _loader
+    from dpbench.ops.dnc_learn import STEP_VARIANTS, step_times
+
+    if not _loader.fused_status("cpu").available:
+        pytest.skip("fused extension unavailable here")
+    res = step_times(LearnConfig(task="copy", slots=8, word=4, batch=4), rounds=2, steps=3)
+    assert set(res["median_ms"]) == set(STEP_VARIANTS) == set(res["ms"])
+    assert all(len(t) == 6 and min(t) > 0 for t in res["ms"].values())
+    med = res["median_ms"]
+    assert res["reference_over"]["reference"] == 1.0
+    assert res["step_over_sequence"] == pytest.approx(med["fused-step"] / med["fused"])
+    assert med["fused"] == pytest.approx(float(np.median(res["ms"]["fused"])))
+
+
+def test_step_time_command_writes_its_json_and_rejects_bad_rounds(tmp_path):
+    bad = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn",
+                          "--step-time", "-1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--step-time=-1" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn", "--tasks",
+                          "copy", "--step-time", "1", "--slots", "8", "--word", "4",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = json.loads((tmp_path / "step_time.json").read_text())
+    assert len(data["copy"]["ms"]["fused"]) == 10 and data["copy"]["config"]["slots"] == 8

@@ -4,14 +4,11 @@ the control pair carries its one-ulp perturbation, and the command's report and 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from dpbench.ops import _loader
 from dpbench.ops.dnc_learn import LearnConfig
 from dpbench.ops.dnc_twin import TwinResult, growth_steps, twin
 
@@ -19,11 +16,8 @@ SMALL = dict(task="copy", lag=3, symbols=3, alphabet=4, hidden=16, slots=10, wor
 
 
 @pytest.fixture(scope="module")
-def fused():
-    if shutil.which(os.environ.get("CXX", "c++")) is None:
-        pytest.skip("no C++ compiler: the fused kernels cannot be built here")
-    status = _loader.load()
-    assert status.available, status.reason
+def fused(fused_kernels):
+    """The extension (conftest's fused_kernels), under the name these tests take."""
 
 
 def test_float64_twins_train_along_the_same_trajectory(fused):

@@ -334,6 +334,26 @@ def test_dnc_usage_stop_gradient_changes_only_gradients(registry):
     assert not torch.allclose(*gates)
 
 
+def test_fused_dnc_runs_the_whole_sequence_op_unless_told_otherwise(registry, monkeypatch):
+    """impl=fused on CPU: one dnc_sequence call per forward and no per-step access; with
+    diagnostics (per-step traces) the per-step path runs."""
+    from dpbench.ops import _loader
+
+    if not _loader.fused_status("cpu").available:
+        pytest.skip("fused extension unavailable here")
+    calls, steps = [], []
+    real_seq, real_step = dnc_module.fused_sequence, dnc_module.dnc_access_step
+    monkeypatch.setattr(dnc_module, "fused_sequence",
+                        lambda *a, **k: calls.append(1) or real_seq(*a, **k))
+    monkeypatch.setattr(dnc_module, "dnc_access_step",
+                        lambda s, i, impl="reference": steps.append(1) or real_step(s, i, impl))
+    model, x = build(registry, "dnc", "forecast", impl="fused")
+    model(x)
+    assert (len(calls), len(steps)) == (1, 0)
+    model(x, diagnostics={})
+    assert (len(calls), len(steps)) == (1, x.shape[1])
+
+
 def test_dnc_passes_impl_to_the_dispatcher(registry, monkeypatch):
     seen = []
     real = dnc_module.dnc_access_step
@@ -343,7 +363,7 @@ def test_dnc_passes_impl_to_the_dispatcher(registry, monkeypatch):
         return real(state, interface, impl="reference")
 
     monkeypatch.setattr(dnc_module, "dnc_access_step", recording)
-    model, x = build(registry, "dnc", "forecast", impl="fused")
+    model, x = build(registry, "dnc", "forecast", impl="fused", fused_sequence=False)
     model(x)
     assert seen == ["fused"] * x.shape[1]
     with pytest.raises(ValueError, match="no-such-impl"):

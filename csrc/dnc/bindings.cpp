@@ -11,6 +11,7 @@
 #include "dnc_access_autograd.h"
 #include "dnc_binding_utils.h"
 #include "dnc_link_pool.h"
+#include "dnc_sequence_autograd.h"
 
 namespace dpbench_dnc {
 namespace {
@@ -55,6 +56,10 @@ TORCH_LIBRARY(dpbench, m) {
   // + new memory, new write weights, new read weights, aux) -> 16 input grads.
   m.def("dnc_access_forward(Tensor[] inputs) -> Tensor[]");
   m.def("dnc_access_backward(Tensor?[] grads, Tensor[] saved) -> Tensor[]");
+  // A whole sequence: LSTM controller + interface layer + access (dnc_sequence_autograd.h).
+  // weights: w_ih, w_hh, b_ih, b_hh, w_xi, b_xi; init: 6 state tensors, h0, c0, reads0.
+  m.def("dnc_sequence(Tensor x, Tensor[] weights, Tensor[] init, bool usage_stop_gradient) "
+        "-> Tensor");
   // Diagnostics: backward steps (CPU) that reused the incoming link gradient's buffer.
   m.def("dnc_link_grad_reuses() -> int",
         [] { return dpbench_dnc::link_grad_reuses().load(std::memory_order_relaxed); });
@@ -68,8 +73,10 @@ TORCH_LIBRARY_IMPL(dpbench, CPU, m) {
   m.impl("dnc_access", &dpbench_dnc::access_op<dpbench_dnc::CpuBackend>);
   m.impl("dnc_access_forward", &dpbench_dnc::forward_op<dpbench_dnc::CpuBackend>);
   m.impl("dnc_access_backward", &dpbench_dnc::cpu_backward);
+  m.impl("dnc_sequence", &dpbench_dnc::sequence_op);
 }
 
 TORCH_LIBRARY_IMPL(dpbench, Autograd, m) {
   m.impl("dnc_access", &dpbench_dnc::access_autograd<dpbench_dnc::CpuBackward>);
+  m.impl("dnc_sequence", &dpbench_dnc::sequence_autograd<dpbench_dnc::CpuBackward>);
 }

@@ -46,14 +46,19 @@ inline std::atomic<int64_t>& link_grad_reuses() {
   return count;
 }
 
-// A real, dense CPU tensor that only `grads` refers to (no other tensor, view or .grad shares
-// its storage) and no tracing is under way: its buffer may be overwritten.
-inline bool reusable_cpu_buffer(const Tensor& g, const Tensor& like) {
+// A real, dense CPU tensor and no tracing is under way: the CPU kernels may be called on it
+// directly (with its data pointer), bypassing the dispatcher.
+inline bool plain_cpu(const Tensor& g) {
   constexpr auto traced =
       c10::DispatchKeySet({c10::DispatchKey::Python, c10::DispatchKey::Functionalize});
   return g.defined() && g.device().is_cpu() && g.layout() == at::kStrided &&
-         !g.key_set().has_any(traced) && !c10::impl::dispatch_mode_enabled() &&
-         g.is_contiguous() && g.scalar_type() == like.scalar_type() &&
+         !g.key_set().has_any(traced) && !c10::impl::dispatch_mode_enabled();
+}
+
+// A plain CPU tensor that only `grads` refers to (no other tensor, view or .grad shares its
+// storage): its buffer may be overwritten.
+inline bool reusable_cpu_buffer(const Tensor& g, const Tensor& like) {
+  return plain_cpu(g) && g.is_contiguous() && g.scalar_type() == like.scalar_type() &&
          g.sizes() == like.sizes() && g.use_count() == 1 &&
          g.unsafeGetTensorImpl()->storage().use_count() == 1 && g.storage_offset() == 0;
 }

@@ -7,7 +7,9 @@ otherwise one after the other. ``--seeds 0,1,2`` repeats that for each seed and 
 comparison over seeds (:func:`dpbench.ops.dnc_learn.over_seeds`). Writes
 ``<out>/dnc_learn.json`` (config, curves, summary) and ``<out>/curves.png``; with several
 seeds it rewrites both after each seed (``"partial": true``, ``seeds_done``), so a killed run
-keeps the seeds that finished. Ctrl-C ends the runs with what they have measured
+keeps the seeds that finished. ``--step-time ROUNDS`` only times training steps of the
+reference, the fused per-step op and the fused whole-sequence op side by side
+(:func:`dpbench.ops.dnc_learn.step_times`; ``step_time.json``). Ctrl-C ends the runs with what they have measured
 (``stopped_by: "interrupted"``, ``"interrupted": true``) and still writes them.
 """
 from __future__ import annotations
@@ -120,6 +122,8 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
         raise UsageError("--max-seconds and --max-steps must be > 0")
     if args.slots < 1 or args.word < 1:
         raise UsageError(f"--slots={args.slots} and --word={args.word} must be >= 1")
+    if args.step_time:   # negative: rejected there
+        return _step_time(args, tasks)
     seeds = _seeds(args)
     results: list[dict] = []
     for seed, task in itertools.product(seeds, tasks):
@@ -145,6 +149,28 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
     print(json.dumps(report["over_seeds" if len(seeds) > 1 else "summary"], indent=1))
     if args.out:
         _write(report, Path(args.out))
+    return 0
+
+
+def _step_time(args: argparse.Namespace, tasks: list[str]) -> int:
+    """``--step-time``: per-step training time of each variant, no training to the target."""
+    from dpbench.ops.dnc_learn import LearnConfig, step_times
+
+    if args.step_time < 1:
+        raise UsageError(f"--step-time={args.step_time} must be >= 1 (rounds)")
+    report = {"load_average_start": os.getloadavg()}
+    for task in tasks:
+        cfg = LearnConfig(task=task, seed=args.seed, lr=args.lr, slots=args.slots,
+                          word=args.word, threads=args.threads)
+        report[task] = step_times(cfg, rounds=args.step_time)
+        print(json.dumps({task: {k: report[task][k] for k in
+                                 ("median_ms", "reference_over", "step_over_sequence")}},
+                         indent=1))
+    report["load_average_end"] = os.getloadavg()
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "step_time.json").write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 
@@ -200,5 +226,9 @@ def add_parser(kinds) -> None:
                    help="torch threads when not --parallel (default: torch's default)")
     d.add_argument("--parallel", action="store_true",
                    help="train the impls at the same time, one process and thread each")
+    d.add_argument("--step-time", type=int, default=0, metavar="ROUNDS",
+                   help="instead of training to the target: time ROUNDS rounds of 10 training "
+                        "steps of the reference, the fused per-step op and the fused "
+                        "whole-sequence op, alternating; writes step_time.json")
     d.add_argument("--out", default="", help="folder for dnc_learn.json and curves.png")
     d.set_defaults(func=bench_dnc_learn)

@@ -20,7 +20,8 @@ import torch.utils.checkpoint
 from torch import nn
 
 from dpbench.models._heads import OutputHead
-from dpbench.ops import IMPLS, DNCInterface, DNCState, dnc_access_step, initial_state
+from dpbench.ops import (IMPLS, DNCInterface, DNCState, dnc_access_step, fused_sequence,
+                         fused_sequence_usable, initial_state, sequence_weights)
 
 
 def oneplus(x: torch.Tensor) -> torch.Tensor:
@@ -76,6 +77,13 @@ class DNC(nn.Module):
     gradients are on: the backward recomputes each chunk, so training keeps ≈ T/k + k link
     matrices [B, N, N] instead of T (same outputs and gradients, one more forward pass).
 
+    ``fused_sequence=True`` (default) runs a whole sequence as one op when ``impl`` is fused
+    (or auto with the extension loaded) on CPU and neither diagnostics nor checkpointing are
+    asked for: :func:`dpbench.ops.fused_sequence`, controller + interface + access with its
+    autograd in C++ (same equations; one autograd node instead of ~30 per step).
+    ``fused_sequence=False`` keeps the controller and interface in Python around the per-step
+    fused op (to measure what the sequence op pays).
+
     ``cuda_graph=True`` (CUDA, ``impl="fused"``; UNVERIFIED on a GPU so far) captures the whole
     step loop of a training forward and its backward in CUDA graphs with
     ``torch.cuda.make_graphed_callables``, once per input shape and dtype, and replays them:
@@ -90,7 +98,7 @@ class DNC(nn.Module):
         self, input_size: int, input_steps: int, output_size: int, output_steps: int,
         task: str, hidden_size: int = 64, memory_slots: int = 16, word_size: int = 8,
         read_heads: int = 2, impl: str = "reference", usage_stop_gradient: bool = False,
-        checkpoint: int = 0, cuda_graph: bool = False,
+        checkpoint: int = 0, cuda_graph: bool = False, fused_sequence: bool = True,
     ):
         super().__init__()
         if min(hidden_size, memory_slots, word_size, read_heads) < 1:
@@ -100,6 +108,7 @@ class DNC(nn.Module):
         if checkpoint < 0:
             raise ValueError(f"dnc checkpoint must be >= 0 (0: off), got {checkpoint}")
         self.checkpoint, self.cuda_graph = checkpoint, cuda_graph
+        self.fused_sequence = fused_sequence
         self._graphed: dict = {}    # (shape, dtype, device) -> graphed sequence callable
         self.memory_slots, self.word_size, self.read_heads = memory_slots, word_size, read_heads
         self.impl, self.usage_stop_gradient = impl, usage_stop_gradient
@@ -117,6 +126,11 @@ class DNC(nn.Module):
         carry = (*self.initial_state(batch, x), h, torch.zeros_like(h),
                  x.new_zeros(batch, self.read_heads * self.word_size))
         trace: list | None = [] if diagnostics is not None else None
+        if (self.fused_sequence and trace is None and not self.checkpoint
+                and fused_sequence_usable(self.impl, x)):
+            return self.head(fused_sequence(
+                x, sequence_weights(self.controller, self.interface.linear), list(carry),
+                self.usage_stop_gradient))
         if (self.cuda_graph and x.is_cuda and torch.is_grad_enabled() and trace is None
                 and not self.checkpoint):
             return self.head(self._graphed_sequence(x)(x))

@@ -22,6 +22,6 @@ def dpbench_register_models(register) -> None:
         factory=f"{IMPL}:build_dnc",
         defaults={"hidden_size": 64, "memory_slots": 16, "word_size": 8, "read_heads": 2,
                   "impl": "reference", "usage_stop_gradient": False, "checkpoint": 0,
-                  "cuda_graph": False},
+                  "cuda_graph": False, "fused_sequence": True},
         width="hidden_size", diagnostics=("read_weights", "write_weights", "usage"),
     ))

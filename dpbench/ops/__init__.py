@@ -21,12 +21,22 @@ from torch import Tensor
 from dpbench.ops.dnc_reference import DNCInterface, DNCState, initial_state
 from dpbench.ops.dnc_reference import dnc_access_step as reference_access_step
 from dpbench.ops import _loader  # noqa: E402 - after the reference (no cycle)
-from dpbench.ops.dnc_ops import fused_access_step  # noqa: E402
+from dpbench.ops.dnc_ops import fused_access_step, fused_sequence, sequence_weights  # noqa: E402
 
-__all__ = ["DNCState", "DNCInterface", "initial_state", "dnc_access_step", "IMPLS"]
+__all__ = ["DNCState", "DNCInterface", "initial_state", "dnc_access_step", "IMPLS",
+           "fused_sequence", "sequence_weights", "fused_sequence_usable"]
 
 IMPLS = ("reference", "fused", "auto")
 _warned: set[tuple[str, torch.dtype]] = set()
+
+
+def fused_sequence_usable(impl: str, x: Tensor) -> bool:
+    """Whether a DNC with ``impl`` can run the whole sequence ``x`` on
+    :func:`~dpbench.ops.dnc_ops.fused_sequence`: ``impl`` is ``"fused"`` or ``"auto"``, ``x``
+    is a float32/float64 CPU tensor and the extension is loaded (otherwise the per-step path
+    decides: the reference, a warning, or ``"fused"``'s error)."""
+    return (impl in ("fused", "auto") and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64) and _loader.fused_status("cpu").available)
 
 
 def dnc_access_step(state: DNCState, interface: DNCInterface,

@@ -73,6 +73,7 @@ class LearnConfig:
     target: Optional[float] = None   # default TARGETS[task]
     seed: int = 0
     threads: int = 0
+    fused_sequence: bool = True   # fused: the whole-sequence op (False: the per-step op)
 
 
 @dataclass
@@ -140,11 +141,52 @@ class Task:
         return s.x, s.y, torch.ones_like(s.y, dtype=torch.bool)
 
 
-def build_model(cfg: LearnConfig, task: Task, impl: str) -> DNC:
-    """The DNC of ``cfg`` for ``task`` with access op ``impl`` (parameters from torch's RNG)."""
+def build_model(cfg: LearnConfig, task: Task, impl: str,
+                fused_sequence: Optional[bool] = None) -> DNC:
+    """The DNC of ``cfg`` for ``task`` with access op ``impl`` (parameters from torch's RNG);
+    ``fused_sequence`` (default ``cfg``'s) picks the fused whole-sequence op or the per-step
+    one (:class:`~dpbench.models._dnc.DNC`)."""
     return DNC(input_size=task.input_size, input_steps=task.steps, output_size=task.output_size,
                output_steps=task.output_steps, task="recall", hidden_size=cfg.hidden,
-               memory_slots=cfg.slots, word_size=cfg.word, read_heads=cfg.heads, impl=impl)
+               memory_slots=cfg.slots, word_size=cfg.word, read_heads=cfg.heads, impl=impl,
+               fused_sequence=cfg.fused_sequence if fused_sequence is None else fused_sequence)
+
+
+STEP_VARIANTS = {"reference": ("reference", False), "fused-step": ("fused", False),
+                 "fused": ("fused", True)}
+"""The training-step variants :func:`step_times` compares: name → (impl, fused_sequence)."""
+
+
+def step_times(cfg: LearnConfig, rounds: int = 5, steps: int = 10) -> dict:
+    """Wall time of one training step (forward, backward, clipping, Adam) of the task's DNC on
+    batches of its final lesson, for each of :data:`STEP_VARIANTS`: the reference, the fused
+    access op with the controller and interface layer in Python, and the fused whole-sequence
+    op. One process; ``rounds`` rounds, each timing ``steps`` steps of every variant in turn
+    (so load drifts hit all alike) after one untimed warm-up step each; per variant the
+    median over all timed steps in ms, and the reference's median over each variant's."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    task = Task(cfg)
+    rng = np.random.default_rng(cfg.seed)
+    batches = [task.batch(cfg.batch, len(task.lessons) - 1, rng) for _ in range(steps)]
+    runs = {}
+    for name, (impl, seq) in STEP_VARIANTS.items():
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg, task, impl, fused_sequence=seq)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        train_step(model, opt, cfg.clip, *batches[0])   # warm-up: build, first allocations
+        runs[name] = (model, opt, [])
+    for _ in range(rounds):
+        for name, (model, opt, times) in runs.items():
+            for b in batches:
+                t0 = time.perf_counter()
+                train_step(model, opt, cfg.clip, *b)
+                times.append(1e3 * (time.perf_counter() - t0))
+    med = {name: float(np.median(times)) for name, (_, _, times) in runs.items()}
+    return {"config": {**asdict(cfg), "rounds": rounds, "steps": steps},
+            "median_ms": med, "ms": {name: times for name, (_, _, times) in runs.items()},
+            "reference_over": {name: med["reference"] / m for name, m in med.items()},
+            "step_over_sequence": med["fused-step"] / med["fused"]}
 
 
 def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, clip: float, x, y,

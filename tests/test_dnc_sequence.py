@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dpbench.models.dnc import DNC
+from dpbench.models.dnc import DNC, InterfaceLayer
 from dpbench.ops import fused_sequence, sequence_weights
 from dpbench.ops.dnc_check import rollout
 
@@ -107,7 +107,7 @@ def _op_inputs(seed=0, b=2, t=3, d=3, h=4, n=5, w=3, r=2):
     gen = torch.Generator().manual_seed(seed)
     states, _, _ = rollout(b, n, w, r, steps=3, seed=seed)
     cell = torch.nn.LSTMCell(d + r * w, h).double()
-    iface = torch.nn.Linear(h, r * w + 3 * w + 5 * r + 3).double()
+    iface = InterfaceLayer(h, w, r).linear.double()
     weights = [p.detach().clone().requires_grad_() for p in sequence_weights(cell, iface)]
     init = [s.detach().clone().requires_grad_() for s in states[-1]]
     init += [torch.randn(b, h, dtype=torch.float64, generator=gen).requires_grad_()

@@ -22,6 +22,8 @@
 #include <ATen/record_function.h>
 
 #include <array>
+#include <numeric>
+#include <tuple>
 #include <vector>
 
 #include "dnc_access_autograd.h"
@@ -50,7 +52,8 @@ inline SeqDims check_sequence(const Tensor& x, at::TensorList w, at::TensorList 
   TORCH_CHECK(mem.dim() == 3 && init[5].dim() == 3, "dnc_sequence: bad initial state");
   SeqDims d{x.size(0), x.size(1), x.size(2), w[1].size(1), mem.size(1), mem.size(2),
             init[5].size(1), w[4].size(0)};
-  const int64_t sum_sizes = [&] { int64_t s = 0; for (auto k : d.sizes()) s += k; return s; }();
+  const auto sizes = d.sizes();
+  const int64_t sum_sizes = std::accumulate(sizes.begin(), sizes.end(), int64_t(0));
   TORCH_CHECK(d.I == sum_sizes, "dnc_sequence: interface width ", d.I, ", expected ", sum_sizes);
   TORCH_CHECK(w[0].sizes() == at::IntArrayRef({4 * d.H, d.D + d.RW()}) &&
                   w[1].sizes() == at::IntArrayRef({4 * d.H, d.H}) &&
@@ -63,12 +66,10 @@ inline SeqDims check_sequence(const Tensor& x, at::TensorList w, at::TensorList 
                   init[7].sizes() == at::IntArrayRef({d.B, d.H}) &&
                   init[8].sizes() == at::IntArrayRef({d.B, d.RW()}),
               "dnc_sequence: h0, c0 must be [B, H] and reads0 [B, R*W]");
-  for (const Tensor& t : w)
-    TORCH_CHECK(t.scalar_type() == x.scalar_type() && t.device() == x.device(),
-                "dnc_sequence: weights must match x's dtype and device");
-  for (const Tensor& t : init)
-    TORCH_CHECK(t.scalar_type() == x.scalar_type() && t.device() == x.device(),
-                "dnc_sequence: initial tensors must match x's dtype and device");
+  for (at::TensorList list : {w, init})
+    for (const Tensor& t : list)
+      TORCH_CHECK(t.scalar_type() == x.scalar_type() && t.device() == x.device(),
+                  "dnc_sequence: weights and initial tensors must match x's dtype and device");
   return d;
 }
 
@@ -165,7 +166,7 @@ inline Tensor sequence_forward(const Tensor& x_in, at::TensorList w, at::TensorL
     }
     state.assign(out.begin(), out.begin() + kNumState);
   }
-  if (tape) *tape = SequenceTape{inp, act, c, hs, xis, std::move(tape->step_saved)};
+  if (tape) std::tie(tape->inp, tape->act, tape->c, tape->h, tape->xi) = std::tie(inp, act, c, hs, xis);
   return feat;
 }
 
@@ -190,7 +191,6 @@ struct SequenceFunction : public torch::autograd::Function<SequenceFunction<CpuB
     for (auto& step : tape.step_saved) saved.insert(saved.end(), step.begin(), step.end());
     ctx->save_for_backward(saved);
     ctx->saved_data["usage_stop_gradient"] = usage_stop_gradient;
-    ctx->saved_data["x_sizes"] = std::vector<int64_t>{x.size(0), x.size(1), x.size(2)};
     ctx->set_materialize_grads(false);
     return feat;
   }
@@ -199,18 +199,19 @@ struct SequenceFunction : public torch::autograd::Function<SequenceFunction<CpuB
     RECORD_FUNCTION("dpbench::dnc_sequence_backward", std::vector<c10::IValue>());
     const variable_list saved = ctx->get_saved_variables();
     const bool stop_ww = ctx->saved_data["usage_stop_gradient"].toBool();
-    const auto xs = ctx->saved_data["x_sizes"].toIntVector();
     const Tensor *w = saved.data(), *tp = saved.data() + kNumWeights;
     const Tensor &inp = tp[0], &act = tp[1], &c = tp[2], &hs = tp[3], &xis = tp[4];
     const at::TensorList steps_flat(saved.data() + kNumWeights + 5,
                                     saved.size() - kNumWeights - 5);
-    const int64_t B = xs[0], T = xs[1], D = xs[2], H = w[1].size(1), I = w[4].size(0);
-    const Tensor& mem0 = steps_flat.empty() ? Tensor() : steps_flat[0];
+    const int64_t T = inp.size(0), B = inp.size(1), H = w[1].size(1), I = w[4].size(0);
     const int64_t per = kNumInputs + 4;
     variable_list out(1 + kNumWeights + kNumInit + 1);
     if (!grads[0].defined() || T == 0) return out;
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    const SeqDims d{B, T, D, H, mem0.size(1), mem0.size(2), steps_flat[5].size(1), I};
+    const Tensor &mem0 = steps_flat[0], &rw0 = steps_flat[5];   // step 0's memory, w^r
+    const int64_t N = mem0.size(1), W = mem0.size(2), R = rw0.size(1);
+    const SeqDims d{B, T, w[0].size(1) - R * W, H, N, W, R, I};   // w_ih: [4H, D + RW]
+    const int64_t D = d.D;
     const int64_t RW = d.RW(), Din = d.Din();
     const Tensor dfeat = grads[0].contiguous();
     const Tensor wg = at::cat({w[0], w[1]}, 1);

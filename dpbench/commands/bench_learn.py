@@ -7,10 +7,11 @@ otherwise one after the other. ``--seeds 0,1,2`` repeats that for each seed and 
 comparison over seeds (:func:`dpbench.ops.dnc_learn.over_seeds`). Writes
 ``<out>/dnc_learn.json`` (config, curves, summary) and ``<out>/curves.png``; with several
 seeds it rewrites both after each seed (``"partial": true``, ``seeds_done``), so a killed run
-keeps the seeds that finished. ``--step-time ROUNDS`` only times training steps of the
-reference, the fused per-step op and the fused whole-sequence op side by side
-(:func:`dpbench.ops.dnc_learn.step_times`; ``step_time.json``). Ctrl-C ends the runs with what they have measured
+keeps the seeds that finished. Ctrl-C ends the runs with what they have measured
 (``stopped_by: "interrupted"``, ``"interrupted": true``) and still writes them.
+``--step-time ROUNDS`` only times training steps of the reference, the fused per-step op and
+the fused whole-sequence op side by side (:func:`dpbench.ops.dnc_learn.step_times`;
+``step_time.json``).
 """
 from __future__ import annotations
 

@@ -35,8 +35,15 @@ def fused_sequence_usable(impl: str, x: Tensor) -> bool:
     :func:`~dpbench.ops.dnc_ops.fused_sequence`: ``impl`` is ``"fused"`` or ``"auto"``, ``x``
     is a float32/float64 CPU tensor and the extension is loaded (otherwise the per-step path
     decides: the reference, a warning, or ``"fused"``'s error)."""
-    return (impl in ("fused", "auto") and x.device.type == "cpu"
-            and x.dtype in (torch.float32, torch.float64) and _loader.fused_status("cpu").available)
+    return impl in ("fused", "auto") and x.device.type == "cpu" and not _unfused_reason(x)
+
+
+def _unfused_reason(t: Tensor) -> str:
+    """Why the fused kernels cannot take ``t``'s device type and dtype ("" when they can)."""
+    status = _loader.fused_status(t.device.type)
+    if not status.available:
+        return status.reason
+    return "" if t.dtype in (torch.float32, torch.float64) else f"{t.dtype} (kernels: float32/float64)"
 
 
 def dnc_access_step(state: DNCState, interface: DNCInterface,
@@ -50,9 +57,7 @@ def dnc_access_step(state: DNCState, interface: DNCInterface,
     if impl not in IMPLS:
         raise ValueError(f"impl {impl!r} not in {IMPLS}")
     device_type, dtype = state.memory.device.type, state.memory.dtype
-    status = _loader.fused_status(device_type)
-    reason = status.reason if not status.available else (
-        "" if dtype in (torch.float32, torch.float64) else f"{dtype} (kernels: float32/float64)")
+    reason = _unfused_reason(state.memory)
     if not reason:
         return fused_access_step(state, interface)
     if impl == "fused":

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Optional
 
 import numpy as np
@@ -141,16 +141,14 @@ class Task:
         return s.x, s.y, torch.ones_like(s.y, dtype=torch.bool)
 
 
-def build_model(cfg: LearnConfig, task: Task, impl: str,
-                fused_sequence: Optional[bool] = None) -> DNC:
+def build_model(cfg: LearnConfig, task: Task, impl: str) -> DNC:
     """The DNC of ``cfg`` for ``task`` with access op ``impl`` (parameters from torch's RNG);
-    ``fused_sequence`` (default ``cfg``'s) picks the fused whole-sequence op or the per-step
-    one (:class:`~dpbench.models._dnc.DNC`)."""
+    ``cfg.fused_sequence`` picks the fused whole-sequence op or the per-step one
+    (:class:`~dpbench.models._dnc.DNC`)."""
     return DNC(input_size=task.input_size, input_steps=task.steps, output_size=task.output_size,
                output_steps=task.output_steps, task="recall", hidden_size=cfg.hidden,
                memory_slots=cfg.slots, word_size=cfg.word, read_heads=cfg.heads, impl=impl,
-               fused_sequence=cfg.fused_sequence if fused_sequence is None else fused_sequence)
-
+               fused_sequence=cfg.fused_sequence)
 
 STEP_VARIANTS = {"reference": ("reference", False), "fused-step": ("fused", False),
                  "fused": ("fused", True)}
@@ -172,7 +170,7 @@ def step_times(cfg: LearnConfig, rounds: int = 5, steps: int = 10) -> dict:
     runs = {}
     for name, (impl, seq) in STEP_VARIANTS.items():
         torch.manual_seed(cfg.seed)
-        model = build_model(cfg, task, impl, fused_sequence=seq)
+        model = build_model(replace(cfg, fused_sequence=seq), task, impl)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         train_step(model, opt, cfg.clip, *batches[0])   # warm-up: build, first allocations
         runs[name] = (model, opt, [])

@@ -104,6 +104,7 @@ class Progress:
         with self._lock:
             self.index, self.label, self.steps = index, trial.label, trial.train.steps
             self.step_info, self.trial_started = None, time.monotonic()
+            self.last_print = self.trial_started  # the start line is about to print: no beat before it
         if self.quiet:
             return
         if self.tty:
@@ -154,10 +155,13 @@ class Progress:
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(min(1.0, self.heartbeat / 4)):
-            if self.label and time.monotonic() - self.last_print >= self.heartbeat:
+            with self._lock:  # decide and compose on one consistent state
+                if not self.label or time.monotonic() - self.last_print < self.heartbeat:
+                    continue
                 in_trial = clock(time.monotonic() - self.trial_started)
-                self._print(f"  ... [{self.index}/{self.total}] {self.label}: {self._trial_state()}, "
-                            f"{in_trial} in this trial ({self._times()})")
+                text = (f"  ... [{self.index}/{self.total}] {self.label}: {self._trial_state()}, "
+                        f"{in_trial} in this trial ({self._times()})")
+            self._print(text)
 
     # ---- terminal -------------------------------------------------------------------
     def _start_live(self) -> None:

@@ -283,10 +283,24 @@ struct SequenceFunction : public torch::autograd::Function<SequenceFunction<CpuB
   }
 };
 
-// The Autograd kernel of dnc_sequence.
+inline bool any_requires_grad(const Tensor& x, at::TensorList weights, at::TensorList init) {
+  if (x.requires_grad()) return true;
+  for (at::TensorList list : {weights, init})
+    for (const Tensor& t : list)
+      if (t.requires_grad()) return true;
+  return false;
+}
+
+// The Autograd kernel of dnc_sequence. Under no_grad, or with no input requiring grad, no
+// backward can follow: the forward runs without a tape, so the T steps' states (T link
+// matrices, B·N² each) are freed as the loop goes instead of being held to the end.
 template <class CpuBackward>
 Tensor sequence_autograd(const Tensor& x, at::TensorList weights, at::TensorList init,
                          bool usage_stop_gradient) {
+  if (!at::GradMode::is_enabled() || !any_requires_grad(x, weights, init)) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return sequence_forward(x, weights, init, nullptr);
+  }
   return SequenceFunction<CpuBackward>::apply(x, weights, init, usage_stop_gradient);
 }
 

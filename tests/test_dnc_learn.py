@@ -279,3 +279,53 @@ def test_step_time_command_writes_its_json_and_rejects_bad_rounds(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads((tmp_path / "step_time.json").read_text())
     assert len(data["copy"]["ms"]["fused"]) == 10 and data["copy"]["config"]["slots"] == 8
+
+
+def test_step_times_set_each_impls_threads(monkeypatch):
+    """Per-impl thread counts: every timed step of an impl runs at its own count."""
+    from dpbench.ops import _loader, dnc_learn
+
+    if not _loader.fused_status("cpu").available:
+        pytest.skip("fused extension unavailable here")
+    seen: dict = {}
+    real = dnc_learn.train_step
+
+    def spy(model, *a):
+        seen.setdefault(model.impl, set()).add(torch.get_num_threads())
+        return real(model, *a)
+
+    monkeypatch.setattr(dnc_learn, "train_step", spy)
+    before = torch.get_num_threads()
+    try:
+        res = dnc_learn.step_times(LearnConfig(task="copy", slots=8, word=4, batch=4), rounds=1,
+                                   steps=2, threads={"reference": 1, "fused": 2})
+    finally:
+        torch.set_num_threads(before)
+    assert seen == {"reference": {1}, "fused": {2}}
+    assert res["config"]["threads"] == {"reference": 1, "fused": 2}
+
+
+@pytest.mark.parametrize("spec, parallel, expected", [
+    ("", False, {"reference": 0, "fused": 0}),
+    ("3", False, {"reference": 3, "fused": 3}),
+    ("reference=1,fused=2", False, {"reference": 1, "fused": 2}),
+    ("fused=2", False, {"reference": 0, "fused": 2}),
+    ("", True, {"reference": 1, "fused": 1}),
+])
+def test_threads_spec(spec, parallel, expected):
+    from dpbench.commands.bench_learn import _threads
+
+    assert _threads(spec, parallel) == expected
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--threads", "lstm=2"], "'lstm'"),
+    (["--threads", "fused=two"], "--threads='fused=two'"),
+    (["--threads", "-1"], "--threads='-1'"),
+    (["--threads", "fused=2", "--parallel"], "--threads='fused=2'"),
+])
+def test_bad_threads_are_one_line_errors(args, named):
+    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn", *args],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and named in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.strip().count("\n") == 0

@@ -3,7 +3,8 @@
 
 With ``--parallel`` the implementations train at the same time in separate processes, one
 thread each, so both see the same machine load (the fair comparison on a shared machine);
-otherwise one after the other. ``--seeds 0,1,2`` repeats that for each seed and adds the
+otherwise one after the other, each with the threads ``--threads`` gives it (per impl:
+``reference=1,fused=2`` lets each run at its own fastest thread count on the idle machine). ``--seeds 0,1,2`` repeats that for each seed and adds the
 comparison over seeds (:func:`dpbench.ops.dnc_learn.over_seeds`). Writes
 ``<out>/dnc_learn.json`` (config, curves, summary) and ``<out>/curves.png``; with several
 seeds it rewrites both after each seed (``"partial": true``, ``seeds_done``), so a killed run
@@ -117,20 +118,21 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
     impls = [i for i in args.impls.split(",") if i]
     if bad := [t for t in tasks if t not in TASKS]:
         raise UsageError(f"unknown task {bad[0]!r}; choose from {', '.join(TASKS)}")
-    if bad := [i for i in impls if i not in ("reference", "fused")]:
-        raise UsageError(f"unknown impl {bad[0]!r}; choose from reference, fused")
+    if bad := [i for i in impls if i not in IMPLS]:
+        raise UsageError(f"unknown impl {bad[0]!r}; choose from {', '.join(IMPLS)}")
     if args.max_seconds <= 0 or args.max_steps <= 0:
         raise UsageError("--max-seconds and --max-steps must be > 0")
     if args.slots < 1 or args.word < 1:
         raise UsageError(f"--slots={args.slots} and --word={args.word} must be >= 1")
+    threads = _threads(args.threads, args.parallel)
     if args.step_time:   # negative: rejected there
-        return _step_time(args, tasks)
+        return _step_time(args, tasks, threads)
     seeds = _seeds(args)
     results: list[dict] = []
     for seed, task in itertools.product(seeds, tasks):
         cfgs = [LearnConfig(task=task, impl=impl, max_seconds=args.max_seconds,
                             max_steps=args.max_steps, seed=seed, lr=args.lr, slots=args.slots,
-                            word=args.word, threads=1 if args.parallel else args.threads)
+                            word=args.word, threads=threads[impl])
                 for impl in impls]
         if args.parallel:
             results += _collect([_spawn(c) for c in cfgs])
@@ -153,7 +155,31 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
     return 0
 
 
-def _step_time(args: argparse.Namespace, tasks: list[str]) -> int:
+IMPLS = ("reference", "fused")
+
+
+def _threads(spec: str, parallel: bool) -> dict[str, int]:
+    """``--threads``: ``N`` for every impl, or per impl (``reference=1,fused=2``; an impl not
+    named gets torch's default, 0). ``--parallel`` runs each impl on one thread."""
+    if parallel:
+        if spec not in ("", "0", "1"):
+            raise UsageError(f"--threads={spec!r} cannot go with --parallel (one thread per "
+                             f"impl, side by side); drop one of them")
+        return dict.fromkeys(IMPLS, 1)
+    pairs = [p.split("=", 1) for p in spec.split(",") if p] if "=" in spec else None
+    if pairs and (bad := next((i for i, *_ in pairs if i not in IMPLS), None)):
+        raise UsageError(f"--threads: unknown impl {bad!r}; choose from {', '.join(IMPLS)}")
+    try:
+        out = dict.fromkeys(IMPLS, 0 if pairs else int(spec or 0))
+        out.update({impl: int(n) for impl, n in pairs or ()})
+    except ValueError:
+        raise UsageError(f"--threads={spec!r} must be N or impl=N pairs, e.g. reference=1,fused=2")
+    if any(n < 0 for n in out.values()):
+        raise UsageError(f"--threads={spec!r}: thread counts must be >= 0")
+    return out
+
+
+def _step_time(args: argparse.Namespace, tasks: list[str], threads: dict[str, int]) -> int:
     """``--step-time``: per-step training time of each variant, no training to the target."""
     from dpbench.ops.dnc_learn import LearnConfig, step_times
 
@@ -162,8 +188,8 @@ def _step_time(args: argparse.Namespace, tasks: list[str]) -> int:
     report = {"load_average_start": os.getloadavg()}
     for task in tasks:
         cfg = LearnConfig(task=task, seed=args.seed, lr=args.lr, slots=args.slots,
-                          word=args.word, threads=args.threads)
-        report[task] = step_times(cfg, rounds=args.step_time)
+                          word=args.word)
+        report[task] = step_times(cfg, rounds=args.step_time, threads=threads)
         print(json.dumps({task: {k: report[task][k] for k in
                                  ("median_ms", "reference_over", "step_over_sequence")}},
                          indent=1))
@@ -223,8 +249,10 @@ def add_parser(kinds) -> None:
                    help="comma-separated seeds run one after the other (e.g. 0,1,2,3,4): adds "
                         "the comparison over seeds (medians, MLPerf's olympic mean) to the "
                         "report; overrides --seed")
-    d.add_argument("--threads", type=int, default=0,
-                   help="torch threads when not --parallel (default: torch's default)")
+    d.add_argument("--threads", default="",
+                   help="torch threads when not --parallel: N for both impls, or per impl "
+                        "(reference=1,fused=2: each at its fastest count on this machine); "
+                        "default: torch's default")
     d.add_argument("--parallel", action="store_true",
                    help="train the impls at the same time, one process and thread each")
     d.add_argument("--step-time", type=int, default=0, metavar="ROUNDS",

@@ -155,15 +155,17 @@ STEP_VARIANTS = {"reference": ("reference", False), "fused-step": ("fused", Fals
 """The training-step variants :func:`step_times` compares: name → (impl, fused_sequence)."""
 
 
-def step_times(cfg: LearnConfig, rounds: int = 5, steps: int = 10) -> dict:
+def step_times(cfg: LearnConfig, rounds: int = 5, steps: int = 10,
+               threads: Optional[dict[str, int]] = None) -> dict:
     """Wall time of one training step (forward, backward, clipping, Adam) of the task's DNC on
     batches of its final lesson, for each of :data:`STEP_VARIANTS`: the reference, the fused
     access op with the controller and interface layer in Python, and the fused whole-sequence
     op. One process; ``rounds`` rounds, each timing ``steps`` steps of every variant in turn
     (so load drifts hit all alike) after one untimed warm-up step each; per variant the
-    median over all timed steps in ms, and the reference's median over each variant's."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    median over all timed steps in ms, and the reference's median over each variant's.
+    ``threads`` (impl → torch threads, 0 = leave as is; default ``cfg.threads`` for all) is set
+    before each variant's steps, so impls can be timed each at its own thread count."""
+    threads = threads or {impl: cfg.threads for impl, _ in STEP_VARIANTS.values()}
     task = Task(cfg)
     rng = np.random.default_rng(cfg.seed)
     batches = [task.batch(cfg.batch, len(task.lessons) - 1, rng) for _ in range(steps)]
@@ -172,19 +174,26 @@ def step_times(cfg: LearnConfig, rounds: int = 5, steps: int = 10) -> dict:
         torch.manual_seed(cfg.seed)
         model = build_model(replace(cfg, fused_sequence=seq), task, impl)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        _set_threads(threads.get(impl, 0))
         train_step(model, opt, cfg.clip, *batches[0])   # warm-up: build, first allocations
         runs[name] = (model, opt, [])
     for _ in range(rounds):
         for name, (model, opt, times) in runs.items():
+            _set_threads(threads.get(STEP_VARIANTS[name][0], 0))
             for b in batches:
                 t0 = time.perf_counter()
                 train_step(model, opt, cfg.clip, *b)
                 times.append(1e3 * (time.perf_counter() - t0))
     med = {name: float(np.median(times)) for name, (_, _, times) in runs.items()}
-    return {"config": {**asdict(cfg), "rounds": rounds, "steps": steps},
+    return {"config": {**asdict(cfg), "rounds": rounds, "steps": steps, "threads": threads},
             "median_ms": med, "ms": {name: times for name, (_, _, times) in runs.items()},
             "reference_over": {name: med["reference"] / m for name, m in med.items()},
             "step_over_sequence": med["fused-step"] / med["fused"]}
+
+
+def _set_threads(n: int) -> None:
+    if n:
+        torch.set_num_threads(n)
 
 
 def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, clip: float, x, y,
@@ -210,8 +219,7 @@ def train_to_target(cfg: LearnConfig, log: Optional[Callable[[str], None]] = Non
     interrupt (Ctrl-C) ends it early with the curve so far (``stopped_by="interrupted"``)."""
     if cfg.task not in TASKS:
         raise ValueError(f"task {cfg.task!r} not in {TASKS}")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    _set_threads(cfg.threads)
     target = cfg.target if cfg.target is not None else TARGETS[cfg.task]
     task = Task(cfg)
     torch.manual_seed(cfg.seed)

@@ -111,30 +111,50 @@ def test_ctrl_c_on_the_command_keeps_what_it_measured(tmp_path):
     assert "interrupted" in err and "Traceback" not in err
 
 
+CLI = [sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn"]
+
+
+def _learn(tmp_path, *args: str, file: str = "dnc_learn.json") -> dict:
+    """``dpbench bench dnc-learn --tasks copy ARGS --out tmp_path``, which must succeed; the
+    JSON it wrote."""
+    out = subprocess.run([*CLI, "--tasks", "copy", *args, "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads((tmp_path / file).read_text())
+
+
+def _usage_error(*args: str) -> str:
+    """The command's stderr for ARGS, which must be a one-line usage error (exit 2)."""
+    out = subprocess.run([*CLI, *args], capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.strip().count("\n") == 0, out.stderr
+    return out.stderr
+
+
 def test_command_rejects_a_bad_task_in_one_line():
-    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn",
-                          "--tasks", "sorting"], capture_output=True, text=True)
-    assert out.returncode == 2
-    assert "sorting" in out.stderr and "copy" in out.stderr and "Traceback" not in out.stderr
+    err = _usage_error("--tasks", "sorting")
+    assert "sorting" in err and "copy" in err
 
 
 def test_command_rejects_an_empty_memory_in_one_line():
-    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn", "--slots", "0"],
-                         capture_output=True, text=True)
-    assert out.returncode == 2 and "--slots=0" in out.stderr and "Traceback" not in out.stderr
-    assert out.stderr.strip().count("\n") == 0
+    assert "--slots=0" in _usage_error("--slots", "0")
 
 
 def test_command_writes_json_and_curves(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn", "--tasks",
-                          "copy", "--impls", "reference", "--max-steps", "1", "--slots", "12", "--word", "6",
-                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    data = json.loads((tmp_path / "dnc_learn.json").read_text())
+    data = _learn(tmp_path, "--impls", "reference", "--max-steps", "1", "--slots", "12",
+                  "--word", "6")
     assert data["summary"]["copy"]["reference"]["steps"] == 1
     (run,) = data["runs"]
     assert (run["config"]["slots"], run["config"]["word"]) == (12, 6)
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_one_after_the_other_each_impl_runs_at_its_own_thread_count(tmp_path):
+    """Without --parallel each run is a fresh worker with its own torch thread count."""
+    runs = _learn(tmp_path, "--max-steps", "1", "--slots", "8", "--word", "4",
+                  "--threads", "reference=1,fused=2")["runs"]
+    assert {r["config"]["impl"]: r["config"]["torch_threads"] for r in runs} == {
+        "reference": 1, "fused": 2}
 
 
 def test_olympic_mean_drops_the_fastest_and_the_slowest_run():
@@ -217,12 +237,7 @@ def test_time_to_target_test_separates_seconds_from_steps():
 
 
 def test_command_runs_several_seeds_and_compares_them(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn", "--tasks",
-                          "copy", "--max-steps", "1", "--slots", "6", "--word", "4",
-                          "--seeds", "3,5", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    data = json.loads((tmp_path / "dnc_learn.json").read_text())
+    data = _learn(tmp_path, "--max-steps", "1", "--slots", "6", "--word", "4", "--seeds", "3,5")
     assert sorted(data["summary"]) == ["3", "5"]
     assert sorted((r["config"]["seed"], r["config"]["impl"]) for r in data["runs"]) == [
         (3, "fused"), (3, "reference"), (5, "fused"), (5, "reference")]
@@ -246,10 +261,7 @@ def test_report_between_seeds_holds_the_seeds_done(tmp_path):
 
 
 def test_command_rejects_bad_seeds_in_one_line():
-    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn",
-                          "--seeds", "0,x"], capture_output=True, text=True)
-    assert out.returncode == 2 and "--seeds='0,x'" in out.stderr
-    assert "Traceback" not in out.stderr and out.stderr.strip().count("\n") == 0
+    assert "--seeds='0,x'" in _usage_error("--seeds", "0,x")
 
 
 def test_step_times_measure_the_three_variants_on_the_same_batches():
@@ -269,15 +281,9 @@ def test_step_times_measure_the_three_variants_on_the_same_batches():
 
 
 def test_step_time_command_writes_its_json_and_rejects_bad_rounds(tmp_path):
-    bad = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn",
-                          "--step-time", "-1"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "--step-time=-1" in bad.stderr
-    assert "Traceback" not in bad.stderr
-    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn", "--tasks",
-                          "copy", "--step-time", "1", "--slots", "8", "--word", "4",
-                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    data = json.loads((tmp_path / "step_time.json").read_text())
+    assert "--step-time=-1" in _usage_error("--step-time", "-1")
+    data = _learn(tmp_path, "--step-time", "1", "--slots", "8", "--word", "4",
+                  file="step_time.json")
     assert len(data["copy"]["ms"]["fused"]) == 10 and data["copy"]["config"]["slots"] == 8
 
 
@@ -325,7 +331,4 @@ def test_threads_spec(spec, parallel, expected):
     (["--threads", "fused=2", "--parallel"], "--threads='fused=2'"),
 ])
 def test_bad_threads_are_one_line_errors(args, named):
-    out = subprocess.run([sys.executable, "-m", "dpbench.cli", "bench", "dnc-learn", *args],
-                         capture_output=True, text=True)
-    assert out.returncode == 2 and named in out.stderr, out.stderr
-    assert "Traceback" not in out.stderr and out.stderr.strip().count("\n") == 0
+    assert named in _usage_error(*args)

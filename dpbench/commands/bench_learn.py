@@ -3,13 +3,14 @@
 
 With ``--parallel`` the implementations train at the same time in separate processes, one
 thread each, so both see the same machine load (the fair comparison on a shared machine);
-otherwise one after the other, each with the threads ``--threads`` gives it (per impl:
-``reference=1,fused=2`` lets each run at its own fastest thread count on the idle machine). ``--seeds 0,1,2`` repeats that for each seed and adds the
-comparison over seeds (:func:`dpbench.ops.dnc_learn.over_seeds`). Writes
-``<out>/dnc_learn.json`` (config, curves, summary) and ``<out>/curves.png``; with several
-seeds it rewrites both after each seed (``"partial": true``, ``seeds_done``), so a killed run
-keeps the seeds that finished. Ctrl-C ends the runs with what they have measured
-(``stopped_by: "interrupted"``, ``"interrupted": true``) and still writes them.
+otherwise one after the other, each in a fresh worker process with the threads ``--threads``
+gives it (per impl, ``reference=1,fused=2``: each at its own fastest count on an idle
+machine). ``--seeds 0,1,2`` repeats that for each seed and adds the comparison over seeds
+(:func:`dpbench.ops.dnc_learn.over_seeds`). Writes ``<out>/dnc_learn.json`` (config, curves,
+summary) and ``<out>/curves.png``; with several seeds it rewrites both after each seed
+(``"partial": true``, ``seeds_done``), so a killed run keeps the seeds that finished. Ctrl-C
+ends the runs with what they have measured (``stopped_by: "interrupted"``,
+``"interrupted": true``) and still writes them.
 ``--step-time ROUNDS`` only times training steps of the reference, the fused per-step op and
 the fused whole-sequence op side by side (:func:`dpbench.ops.dnc_learn.step_times`;
 ``step_time.json``).
@@ -28,16 +29,13 @@ from pathlib import Path
 from dpbench.params import UsageError
 
 
-def _run_one(cfg) -> dict:
-    from dpbench.ops.dnc_learn import train_to_target
-
-    return asdict(train_to_target(cfg, log=lambda m: print(f"dpbench bench: {m}",
-                                                          file=sys.stderr, flush=True)))
-
-
 def _spawn(cfg) -> subprocess.Popen:
+    """One run in a fresh worker process (progress on its stderr, the result on stdout); with
+    ``cfg.threads`` its OpenMP pool is sized from the start, so no run inherits another's
+    thread pool or allocator state."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads)) if cfg.threads else None
     return subprocess.Popen([sys.executable, "-m", "dpbench.ops.dnc_learn_worker",
-                             json.dumps(asdict(cfg))], stdout=subprocess.PIPE, text=True)
+                             json.dumps(asdict(cfg))], stdout=subprocess.PIPE, text=True, env=env)
 
 
 def _interrupted(results: list) -> bool:
@@ -138,7 +136,7 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
             results += _collect([_spawn(c) for c in cfgs])
         else:
             for c in cfgs:
-                results.append(_run_one(c))
+                results += _collect([_spawn(c)])
                 if _interrupted(results):
                     break
         if _interrupted(results):

@@ -228,7 +228,8 @@ def train_to_target(cfg: LearnConfig, log: Optional[Callable[[str], None]] = Non
     val = [task.batch(cfg.n_val, k, val_rng, exact=True) for k in range(len(task.lessons))]
     model = build_model(cfg, task, cfg.impl)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    result = LearnResult(config=asdict(cfg), chance=CHANCE[cfg.task], target=target)
+    result = LearnResult(config={**asdict(cfg), "torch_threads": torch.get_num_threads()},
+                         chance=CHANCE[cfg.task], target=target)
     with torch.no_grad():   # loads (or JIT-builds) the fused kernels before the clock starts
         model(val[0][0][:2])
     lesson, start, loss_sum, loss_n = 0, time.perf_counter(), 0.0, 0

@@ -110,7 +110,7 @@ def _seeds(args: argparse.Namespace) -> list[int]:
 
 
 def bench_dnc_learn(args: argparse.Namespace) -> int:
-    from dpbench.ops.dnc_learn import TASKS, LearnConfig
+    from dpbench.ops.dnc_learn import LEARN_IMPLS as IMPLS, TASKS, LearnConfig
 
     tasks = [t for t in args.tasks.split(",") if t]
     impls = [i for i in args.impls.split(",") if i]
@@ -153,12 +153,11 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
     return 0
 
 
-IMPLS = ("reference", "fused")
-
-
 def _threads(spec: str, parallel: bool) -> dict[str, int]:
     """``--threads``: ``N`` for every impl, or per impl (``reference=1,fused=2``; an impl not
     named gets torch's default, 0). ``--parallel`` runs each impl on one thread."""
+    from dpbench.ops.dnc_learn import LEARN_IMPLS as IMPLS
+
     if parallel:
         if spec not in ("", "0", "1"):
             raise UsageError(f"--threads={spec!r} cannot go with --parallel (one thread per "

@@ -150,6 +150,10 @@ def build_model(cfg: LearnConfig, task: Task, impl: str) -> DNC:
                memory_slots=cfg.slots, word_size=cfg.word, read_heads=cfg.heads, impl=impl,
                fused_sequence=cfg.fused_sequence)
 
+
+LEARN_IMPLS = ("reference", "fused")
+"""The access implementations dnc-learn compares (``LearnConfig.impl``)."""
+
 STEP_VARIANTS = {"reference": ("reference", False), "fused-step": ("fused", False),
                  "fused": ("fused", True)}
 """The training-step variants :func:`step_times` compares: name → (impl, fused_sequence)."""
@@ -165,7 +169,7 @@ def step_times(cfg: LearnConfig, rounds: int = 5, steps: int = 10,
     median over all timed steps in ms, and the reference's median over each variant's.
     ``threads`` (impl → torch threads, 0 = leave as is; default ``cfg.threads`` for all) is set
     before each variant's steps, so impls can be timed each at its own thread count."""
-    threads = threads or {impl: cfg.threads for impl, _ in STEP_VARIANTS.values()}
+    threads = threads or dict.fromkeys(LEARN_IMPLS, cfg.threads)
     task = Task(cfg)
     rng = np.random.default_rng(cfg.seed)
     batches = [task.batch(cfg.batch, len(task.lessons) - 1, rng) for _ in range(steps)]
@@ -401,7 +405,7 @@ def time_to_target_test(runs: list[LearnResult]) -> dict:
     training (``dpbench bench dnc-twin``), should not."""
     from scipy.stats import logrank
 
-    by = {impl: [r for r in runs if r.config["impl"] == impl] for impl in ("reference", "fused")}
+    by = {impl: [r for r in runs if r.config["impl"] == impl] for impl in LEARN_IMPLS}
     out: dict = {}
     for measure in ("seconds", "steps"):
         row: dict = {}

@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from dpbench.ops.dnc_learn import (LearnConfig, LearnResult, Task, accuracy_at, lesson_times,
-                                   km_median, mean_ratio_ci, olympic_mean, over_seeds, seconds_to,
-                                   summary, time_to_target_test, train_to_target)
+                                   over_seeds, seconds_to, summary, time_to_target_test,
+                                   train_to_target)
+from dpbench.ops.dnc_learn_stats import (goal_test, km_median, mean_ratio_ci, olympic_mean,
+                                         paired_ratio_ci, rank_correlation)
 
 
 def test_copy_lessons_are_left_padded_windows_of_the_final_task():
@@ -193,6 +195,10 @@ def test_over_seeds_compares_the_pairs_that_both_reached_the_target():
     assert s["mean_steps_ratio"] == pytest.approx((1250 + 1150 + 1200) / (1000 + 1300 + 1200))
     low, high = s["mean_steps_ratio_ci95"]
     assert low < 1.0 < high                  # the step counts interleave: no evidence of a bias
+    # the pairs' own statistics: seeds 0, 1, 3 both reached; per-seed ratios 3.7, 2.8, 4.0
+    assert s["goal_test"]["units"] == 3 and 0.0 < s["goal_test"]["p"] < 1.0
+    assert s["pairing"]["steps"]["pairs"] == 3 and -1.0 <= s["pairing"]["steps"]["rho"] <= 1.0
+    assert s["mean_time_ratio_ci95_unpaired"] != s["mean_time_ratio_ci95"]
 
 
 def test_mean_ratio_interval_covers_the_true_ratio_and_narrows_with_more_runs():
@@ -205,6 +211,66 @@ def test_mean_ratio_interval_covers_the_true_ratio_and_narrows_with_more_runs():
     assert many[0] < 3.0 < many[1]
     assert many[1] - many[0] < few[1] - few[0]
     assert mean_ratio_ci([1.0], [1.0, 2.0]) is None  # one run gives no interval
+
+
+def _seeds_of_varied_difficulty(n: int, ratio: float, rng, spread: float = 0.6):
+    """Per seed (reference, fused) times where the seed sets most of both (a shared lognormal
+    difficulty of log-sd ``spread``) and each run adds 10 % of its own: the dnc-learn design."""
+    hard = rng.lognormal(0.0, spread, size=n)
+    fused = 100 * hard * rng.lognormal(0.0, 0.1, size=n)
+    return list(ratio * 100 * hard * rng.lognormal(0.0, 0.1, size=n)), list(fused)
+
+
+def test_paired_interval_resamples_seeds_and_is_the_narrower_one_when_seeds_set_difficulty():
+    ref, fused = _seeds_of_varied_difficulty(20, 3.5, np.random.default_rng(3))
+    paired = paired_ratio_ci(ref, fused, resamples=4000)
+    unpaired = mean_ratio_ci(ref, fused, resamples=4000)
+    assert paired[0] < 3.5 < paired[1] and unpaired[0] < 3.5 < unpaired[1]   # both cover it
+    assert paired[0] > 3.0 > unpaired[0]      # only the paired one excludes 3 at this n
+    assert (paired[1] - paired[0]) < 0.5 * (unpaired[1] - unpaired[0])
+    # without a shared difficulty the pairing carries nothing: the two widths agree
+    rng = np.random.default_rng(4)
+    ref_i, fused_i = (list(3.5 * rng.lognormal(4.6, 0.3, 20)), list(rng.lognormal(4.6, 0.3, 20)))
+    w_p = np.diff(paired_ratio_ci(ref_i, fused_i, resamples=4000))[0]
+    w_u = np.diff(mean_ratio_ci(ref_i, fused_i, resamples=4000))[0]
+    assert 0.7 < w_p / w_u < 1.4
+    with pytest.raises(ValueError, match="3 vs 2"):
+        paired_ratio_ci([1.0, 2.0, 3.0], [1.0, 2.0])
+    assert paired_ratio_ci([1.0], [1.0]) is None
+
+
+def test_paired_interval_covers_the_true_ratio_about_95_percent_of_the_time():
+    rng = np.random.default_rng(11)
+    hits = 0
+    for _ in range(60):
+        ref, fused = _seeds_of_varied_difficulty(15, 3.0, rng)
+        low, high = paired_ratio_ci(ref, fused, resamples=500, seed=int(rng.integers(1 << 30)))
+        hits += low < 3.0 < high
+    assert 48 <= hits <= 60                   # 95 % of 60 = 57; binomial 1 %-tail below 51
+
+
+def test_rank_correlation_tells_paired_from_independent_seeds():
+    ref, fused = _seeds_of_varied_difficulty(20, 3.0, np.random.default_rng(5))
+    paired = rank_correlation(ref, fused)
+    assert paired["rho"] > 0.7 and paired["p"] < 1e-3 and paired["pairs"] == 20
+    # independent sides: a 5 %-level test rejects about 5 % of 400 draws (binomial 99.9 %: 8-35)
+    rng = np.random.default_rng(6)
+    rejected = sum(rank_correlation(list(rng.normal(size=20)), list(rng.normal(size=20)))["p"]
+                   < 0.05 for _ in range(400))
+    assert 8 <= rejected <= 35
+    assert rank_correlation([1.0, 2.0], [2.0, 1.0]) is None          # too few pairs
+    assert rank_correlation([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]) is None  # one side constant
+
+
+def test_goal_test_is_one_sided_about_the_goal():
+    rng = np.random.default_rng(8)
+    above = list(4.0 * rng.lognormal(0.0, 0.15, 20))
+    below = list(2.2 * rng.lognormal(0.0, 0.15, 20))
+    assert goal_test(above, 3.0)["p"] < 1e-3
+    assert goal_test(below, 3.0)["p"] > 0.99     # far below: no evidence of exceeding it
+    assert goal_test(above, 3.0)["units"] == 20
+    assert goal_test([3.0, 3.0, 3.0], 3.0)["p"] == 1.0   # all at the goal: not above it
+    assert goal_test([4.0], 3.0) is None
 
 
 def test_kaplan_meier_median_counts_missed_runs_as_censored_not_dropped():
@@ -258,6 +324,56 @@ def test_report_between_seeds_holds_the_seeds_done(tmp_path):
     data = json.loads((tmp_path / "dnc_learn.json").read_text())
     assert data["partial"] is True and data["seeds_done"] == [4]
     assert list(data["summary"]) == ["4"] and list(data["over_seeds"]["copy"]["seeds"]) == ["4"]
+
+
+def _recorded(tmp_path, name: str, seeds: dict, parallel: bool = True):
+    """A dnc_learn.json report at ``tmp_path/name`` of copy runs, ``seeds``: seed → (fused s,
+    reference s), both reaching the target at 100 steps per 10 s of fused time."""
+    from dpbench.commands.bench_learn import _report
+
+    runs = []
+    for seed, times in seeds.items():
+        for impl, t in zip(("fused", "reference"), times):
+            r = asdict(_run("copy", impl, seed, t, int(10 * times[0])))
+            r["curve"] = [[r["steps"], t, 10, 0.9, 0.9, 0.1]]
+            runs.append(r)
+    path = tmp_path / name
+    path.write_text(json.dumps(_report(runs, sorted(seeds), parallel=parallel)))
+    return path, runs
+
+
+def test_from_pools_recorded_reports_and_analyses_them_as_one(tmp_path):
+    """``--from a,b`` trains nothing: the comparison over the pooled seeds is the one the
+    analysis gives for all runs at once, and the report names its sources."""
+    from dpbench.commands.bench_learn import _report
+
+    a, runs_a = _recorded(tmp_path, "a.json", {0: (100.0, 370.0), 1: (110.0, 308.0)})
+    b, runs_b = _recorded(tmp_path, "b.json", {2: (90.0, 400.0), 3: (120.0, 480.0)},
+                          parallel=False)
+    out = subprocess.run([*CLI, "--from", f"{a},{b}", "--out", str(tmp_path / "pooled")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = json.loads((tmp_path / "pooled" / "dnc_learn.json").read_text())
+    assert data["sources"] == [str(a), str(b)] and data["seeds_done"] == [0, 1, 2, 3]
+    assert data["parallel"] is False                  # not every source ran side by side
+    expected = _report(runs_a + runs_b, [0, 1, 2, 3], parallel=False)["over_seeds"]["copy"]
+    got = data["over_seeds"]["copy"]
+    assert got["mean_time_ratio"] == pytest.approx(expected["mean_time_ratio"])
+    assert got["mean_time_ratio_ci95"] == pytest.approx(expected["mean_time_ratio_ci95"])
+    assert got["mean_time_ratio"] == pytest.approx((370 + 308 + 400 + 480) / 420)
+    assert (tmp_path / "pooled" / "curves.png").stat().st_size > 0
+
+
+def test_from_refuses_a_run_recorded_twice_and_files_that_are_no_reports(tmp_path):
+    a, _ = _recorded(tmp_path, "a.json", {0: (100.0, 370.0), 1: (110.0, 308.0)})
+    err = _usage_error("--from", f"{a},{a}")
+    assert "seed 0" in err and "a.json" in err
+    assert "nowhere.json" in _usage_error("--from", str(tmp_path / "nowhere.json"))
+    (tmp_path / "list.json").write_text("[1, 2]")
+    assert "no 'runs' list" in _usage_error("--from", str(tmp_path / "list.json"))
+    (tmp_path / "bad.json").write_text("{")
+    assert "not JSON" in _usage_error("--from", str(tmp_path / "bad.json"))
+    assert "--step-time" in _usage_error("--from", str(a), "--step-time", "2")
 
 
 def test_command_rejects_bad_seeds_in_one_line():

@@ -11,6 +11,8 @@ summary) and ``<out>/curves.png``; with several seeds it rewrites both after eac
 (``"partial": true``, ``seeds_done``), so a killed run keeps the seeds that finished. Ctrl-C
 ends the runs with what they have measured (``stopped_by: "interrupted"``,
 ``"interrupted": true``) and still writes them.
+``--from a.json,b.json`` trains nothing: it re-analyses the runs recorded in earlier reports,
+pooled, with this code's summary and comparison over seeds.
 ``--step-time ROUNDS`` only times training steps of the reference, the fused per-step op and
 the fused whole-sequence op side by side (:func:`dpbench.ops.dnc_learn.step_times`;
 ``step_time.json``).
@@ -122,6 +124,10 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
         raise UsageError("--max-seconds and --max-steps must be > 0")
     if args.slots < 1 or args.word < 1:
         raise UsageError(f"--slots={args.slots} and --word={args.word} must be >= 1")
+    if args.from_reports:
+        if args.step_time:
+            raise UsageError("--from re-analyses recorded runs; it cannot go with --step-time")
+        return _reanalyse(args.from_reports, args.out)
     threads = _threads(args.threads, args.parallel)
     if args.step_time:   # negative: rejected there
         return _step_time(args, tasks, threads)
@@ -150,6 +156,45 @@ def bench_dnc_learn(args: argparse.Namespace) -> int:
     print(json.dumps(report["over_seeds" if len(seeds) > 1 else "summary"], indent=1))
     if args.out:
         _write(report, Path(args.out))
+    return 0
+
+
+def _recorded_runs(paths: str) -> tuple[list[str], list[dict], bool]:
+    """The runs of the ``dnc_learn.json`` reports named in ``paths`` (comma-separated), pooled,
+    and whether all of them ran ``--parallel``; a (task, impl, seed) recorded in two of them is
+    refused, so no run counts twice."""
+    sources, runs, seen, parallel = [p for p in paths.split(",") if p], [], {}, True
+    for path in sources:
+        try:
+            report = json.loads(Path(path).read_text())
+        except OSError as e:
+            raise UsageError(f"--from: cannot read {path!r} ({e.strerror})")
+        except ValueError:
+            raise UsageError(f"--from: {path!r} is not JSON; give dnc_learn.json reports")
+        if not isinstance(report, dict) or not isinstance(report.get("runs"), list):
+            raise UsageError(f"--from: {path!r} is not a dnc-learn report (no 'runs' list)")
+        parallel = parallel and bool(report.get("parallel"))
+        for run in report["runs"]:
+            key = tuple(run["config"][k] for k in ("task", "impl", "seed"))
+            if key in seen:
+                raise UsageError(f"--from: task {key[0]} impl {key[1]} seed {key[2]} is in both "
+                                 f"{seen[key]!r} and {path!r}")
+            seen[key] = path
+            runs.append(run)
+    if not runs:
+        raise UsageError(f"--from={paths!r} names no report with runs")
+    return sources, runs, parallel
+
+
+def _reanalyse(paths: str, out: str | None) -> int:
+    """``--from``: the report of recorded runs (several reports pooled), analysed by this
+    code's :func:`_report`; no training. The pooled runs keep their own configs and load."""
+    sources, runs, parallel = _recorded_runs(paths)
+    seeds = sorted({r["config"]["seed"] for r in runs})
+    report = {"sources": sources, **_report(runs, seeds, parallel)}
+    print(json.dumps(report["over_seeds" if len(seeds) > 1 else "summary"], indent=1))
+    if out:
+        _write(report, Path(out))
     return 0
 
 
@@ -256,5 +301,8 @@ def add_parser(kinds) -> None:
                    help="instead of training to the target: time ROUNDS rounds of 10 training "
                         "steps of the reference, the fused per-step op and the fused "
                         "whole-sequence op, alternating; writes step_time.json")
+    d.add_argument("--from", dest="from_reports", default="", metavar="REPORTS",
+                   help="no training: re-analyse the runs recorded in these comma-separated "
+                        "dnc_learn.json reports, pooled (e.g. two halves of a seed range)")
     d.add_argument("--out", default="", help="folder for dnc_learn.json and curves.png")
     d.set_defaults(func=bench_dnc_learn)

@@ -44,6 +44,9 @@ from dpbench.data import Split
 from dpbench.datasets.associative import recall_split, window_length
 from dpbench.datasets.recall import copy_split
 from dpbench.models.dnc import DNC
+from dpbench.ops.dnc_learn_stats import (censored_data, goal_test, km_median, mean_ci,
+                                         mean_ratio_ci, olympic_mean, paired_ratio_ci,
+                                         rank_correlation)
 
 TASKS = ("copy", "associative-recall")
 TARGETS = {"copy": 0.9, "associative-recall": 0.5}
@@ -328,74 +331,6 @@ def summary(results: list[LearnResult]) -> dict:
     return out
 
 
-def olympic_mean(values: list[float]) -> Optional[float]:
-    """MLPerf Training's score of repeated runs: the mean after dropping the fastest and the
-    slowest run (MLCommons training_policies, "Benchmark results"); the plain mean of fewer
-    than 3, None for none."""
-    v = sorted(values)
-    if len(v) >= 3:
-        v = v[1:-1]
-    return sum(v) / len(v) if v else None
-
-
-def _bootstrap_ci(samples: tuple, statistic, level: float, resamples: int,
-                  seed: int) -> Optional[tuple[float, float]]:
-    """Percentile-bootstrap ``level`` interval (Efron & Tibshirani 1993, ch. 13;
-    ``scipy.stats.bootstrap``) of ``statistic`` over independently resampled ``samples``;
-    None when any sample has fewer than 2 values."""
-    from scipy.stats import bootstrap
-
-    arrays = tuple(np.asarray(x, dtype=np.float64) for x in samples)
-    if any(len(x) < 2 for x in arrays):
-        return None
-    res = bootstrap(arrays, statistic, paired=False, vectorized=True, n_resamples=resamples,
-                    confidence_level=level, method="percentile",
-                    random_state=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-def mean_ratio_ci(numer: list[float], denom: list[float], level: float = 0.95,
-                  resamples: int = 9999, seed: int = 0) -> Optional[tuple[float, float]]:
-    """Bootstrap ``level`` interval of ``mean(numer) / mean(denom)``, the two samples resampled
-    independently: runs of different seeds are independent draws, and ``dpbench bench
-    dnc-twin`` shows a reference and a fused run of one seed are too once training has run a
-    few hundred steps. None with fewer than 2 values on either side."""
-    return _bootstrap_ci((numer, denom),
-                         lambda x, y, axis: np.mean(x, axis=axis) / np.mean(y, axis=axis),
-                         level, resamples, seed)
-
-
-def mean_ci(values: list[float], level: float = 0.95, resamples: int = 9999,
-            seed: int = 0) -> Optional[tuple[float, float]]:
-    """Bootstrap ``level`` interval of the mean of ``values`` (one value per seed, e.g. its
-    per-step speed ratio, measured in one run of both implementations side by side). None
-    with fewer than 2 values."""
-    return _bootstrap_ci((values,), lambda x, axis: np.mean(x, axis=axis), level, resamples,
-                         seed)
-
-
-def _censored_data(values: list[float], censored: list[bool]):
-    """``scipy.stats.CensoredData`` of ``values``, those flagged ``censored`` right-censored."""
-    from scipy.stats import CensoredData
-
-    return CensoredData(uncensored=[v for v, c in zip(values, censored) if not c],
-                        right=[v for v, c in zip(values, censored) if c])
-
-
-def km_median(values: list[float], censored: list[bool]) -> Optional[float]:
-    """Kaplan–Meier median of a time to target (Kaplan & Meier 1958; ``scipy.stats.ecdf`` on
-    ``CensoredData``): a run that stopped at a cap without the target is right-censored at
-    its time, neither dropped nor counted as a success. None when the survival function never
-    falls to 0.5 (half the runs or more missed the target) or there are no runs."""
-    from scipy.stats import ecdf
-
-    if all(censored):   # also no runs at all
-        return None
-    sf = ecdf(_censored_data(values, censored)).sf
-    below = [q for q, p in zip(sf.quantiles, sf.probabilities) if p <= 0.5]
-    return float(below[0]) if below else None
-
-
 def time_to_target_test(runs: list[LearnResult]) -> dict:
     """Reference vs fused time to target over all of a task's runs, runs that missed the
     target right-censored at their stop: per measure (``seconds``, ``steps``) each
@@ -413,7 +348,7 @@ def time_to_target_test(runs: list[LearnResult]) -> dict:
         for impl, rs in by.items():
             values = [float(getattr(r, measure)) for r in rs]
             censored = [not r.reached for r in rs]
-            samples[impl] = _censored_data(values, censored)
+            samples[impl] = censored_data(values, censored)
             row[impl] = {"runs": len(rs), "missed": sum(censored),
                          "km_median": km_median(values, censored)}
         reached = sum(r.reached for rs in by.values() for r in rs)
@@ -430,13 +365,20 @@ def over_seeds(results: list[LearnResult], goal: float = 3.0) -> dict:
     """Per task, the fused-vs-reference comparison over the seeds that ran both: each seed's
     time-to-target ratio (None where either missed the target) and per-step ratio, their
     medians, how many seeds reach ``goal``, the ratio of the two implementations' olympic
-    mean times to target (:func:`olympic_mean`), and the ratio of their mean times with a
-    bootstrap 95 % interval (:func:`mean_ratio_ci`), both over the seeds where both reached
-    it; that ratio's two factors, each with its interval: the mean per-step speed ratio over
-    all seeds (:func:`mean_ci`; the kernels' work) and the ratio of the mean steps to the
-    target over the seeds where both reached it (the learning's; 1 if the fused op is the
-    same learner); and, over all runs with the missed ones censored, Kaplan–Meier medians
-    and a log-rank test of the times and of the step counts (:func:`time_to_target_test`)."""
+    mean times to target (:func:`olympic_mean`), and the ratio of their mean times, both over
+    the seeds where both reached it. A seed is one experimental unit (both implementations
+    start from its initial weights and see its batches), so the ratio's 95 % interval
+    resamples seeds (:func:`paired_ratio_ci`); the interval that resamples the two sides
+    independently (:func:`mean_ratio_ci`) is kept beside it as ``…_unpaired``, and
+    ``pairing`` gives the rank correlation of the two sides' steps and times across seeds
+    (:func:`rank_correlation`) that decides how far the two differ. ``goal_test``: one-sided
+    Wilcoxon signed-rank test of the per-seed ratios against ``goal`` (:func:`goal_test`).
+    The ratio's two factors, each with its interval: the mean per-step speed ratio over all
+    seeds (:func:`mean_ci`; the kernels' work) and the ratio of the mean steps to the target
+    over the seeds where both reached it (the learning's; 1 if the fused op is the same
+    learner); and, over all runs with the missed ones censored, Kaplan–Meier medians and a
+    log-rank test of the times and of the step counts (:func:`time_to_target_test`; it treats
+    the runs as independent, so it ignores the pairing and errs on the wide side)."""
     out: dict = {}
     for task in sorted({r.config["task"] for r in results}):
         by_seed: dict = {}
@@ -473,13 +415,18 @@ def over_seeds(results: list[LearnResult], goal: float = 3.0) -> dict:
                      "olympic_time_ratio": ref_o / fused_o if ref_o and fused_o else None,
                      "mean_time_ratio": (float(np.mean(ref_t) / np.mean(fused_t))
                                          if ref_t else None),
-                     "mean_time_ratio_ci95": mean_ratio_ci(ref_t, fused_t),
+                     "mean_time_ratio_ci95": paired_ratio_ci(ref_t, fused_t),
+                     "mean_time_ratio_ci95_unpaired": mean_ratio_ci(ref_t, fused_t),
+                     "goal_test": goal_test(ratios, goal),
+                     "pairing": {"steps": rank_correlation(ref_n, fused_n),
+                                 "seconds": rank_correlation(ref_t, fused_t)},
                      # the time ratio's two factors: speed per step, and steps to the target
                      "mean_step_time_ratio": float(np.mean(steps)) if steps else None,
                      "mean_step_time_ratio_ci95": mean_ci(steps),
                      "mean_steps_ratio": (float(np.mean(ref_n) / np.mean(fused_n))
                                           if ref_n else None),
-                     "mean_steps_ratio_ci95": mean_ratio_ci(ref_n, fused_n),
+                     "mean_steps_ratio_ci95": paired_ratio_ci(ref_n, fused_n),
+                     "mean_steps_ratio_ci95_unpaired": mean_ratio_ci(ref_n, fused_n),
                      "time_to_target": time_to_target_test(
                          [r for r in results if r.config["task"] == task])}
     return out

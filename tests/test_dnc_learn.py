@@ -342,7 +342,16 @@ def _recorded(tmp_path, name: str, seeds: dict, parallel: bool = True):
     return path, runs
 
 
-def test_from_pools_recorded_reports_and_analyses_them_as_one(tmp_path):
+def _main(capsys, *args: str) -> tuple[int, str]:
+    """``dpbench bench dnc-learn ARGS`` in this process (no interpreter start-up): exit code
+    and stderr."""
+    from dpbench.cli import main
+
+    code = main(["bench", "dnc-learn", *args])
+    return code, capsys.readouterr().err
+
+
+def test_from_pools_recorded_reports_and_analyses_them_as_one(tmp_path, capsys):
     """``--from a,b`` trains nothing: the comparison over the pooled seeds is the one the
     analysis gives for all runs at once, and the report names its sources."""
     from dpbench.commands.bench_learn import _report
@@ -350,9 +359,8 @@ def test_from_pools_recorded_reports_and_analyses_them_as_one(tmp_path):
     a, runs_a = _recorded(tmp_path, "a.json", {0: (100.0, 370.0), 1: (110.0, 308.0)})
     b, runs_b = _recorded(tmp_path, "b.json", {2: (90.0, 400.0), 3: (120.0, 480.0)},
                           parallel=False)
-    out = subprocess.run([*CLI, "--from", f"{a},{b}", "--out", str(tmp_path / "pooled")],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
+    code, err = _main(capsys, "--from", f"{a},{b}", "--out", str(tmp_path / "pooled"))
+    assert code == 0, err
     data = json.loads((tmp_path / "pooled" / "dnc_learn.json").read_text())
     assert data["sources"] == [str(a), str(b)] and data["seeds_done"] == [0, 1, 2, 3]
     assert data["parallel"] is False                  # not every source ran side by side
@@ -364,16 +372,19 @@ def test_from_pools_recorded_reports_and_analyses_them_as_one(tmp_path):
     assert (tmp_path / "pooled" / "curves.png").stat().st_size > 0
 
 
-def test_from_refuses_a_run_recorded_twice_and_files_that_are_no_reports(tmp_path):
+def test_from_refuses_a_run_recorded_twice_and_files_that_are_no_reports(tmp_path, capsys):
     a, _ = _recorded(tmp_path, "a.json", {0: (100.0, 370.0), 1: (110.0, 308.0)})
-    err = _usage_error("--from", f"{a},{a}")
-    assert "seed 0" in err and "a.json" in err
-    assert "nowhere.json" in _usage_error("--from", str(tmp_path / "nowhere.json"))
     (tmp_path / "list.json").write_text("[1, 2]")
-    assert "no 'runs' list" in _usage_error("--from", str(tmp_path / "list.json"))
     (tmp_path / "bad.json").write_text("{")
-    assert "not JSON" in _usage_error("--from", str(tmp_path / "bad.json"))
-    assert "--step-time" in _usage_error("--from", str(a), "--step-time", "2")
+    cases = [((f"{a},{a}",), ("seed 0", "a.json")),
+             ((str(tmp_path / "nowhere.json"),), ("nowhere.json",)),
+             ((str(tmp_path / "list.json"),), ("no 'runs' list",)),
+             ((str(tmp_path / "bad.json"),), ("not JSON",)),
+             ((str(a), "--step-time", "2"), ("--step-time",))]
+    for (value, *rest), named in cases:
+        code, err = _main(capsys, "--from", value, *rest)
+        assert code == 2 and err.strip().count("\n") == 0 and "Traceback" not in err, err
+        assert all(n in err for n in named), err
 
 
 def test_command_rejects_bad_seeds_in_one_line():

@@ -199,6 +199,8 @@ def test_over_seeds_compares_the_pairs_that_both_reached_the_target():
     assert s["goal_test"]["units"] == 3 and 0.0 < s["goal_test"]["p"] < 1.0
     assert s["pairing"]["steps"]["pairs"] == 3 and -1.0 <= s["pairing"]["steps"]["rho"] <= 1.0
     assert s["mean_time_ratio_ci95_unpaired"] != s["mean_time_ratio_ci95"]
+    low99, high99 = s["mean_time_ratio_ci99"]
+    assert low99 <= s["mean_time_ratio_ci95"][0] and high99 >= s["mean_time_ratio_ci95"][1]
 
 
 def test_mean_ratio_interval_covers_the_true_ratio_and_narrows_with_more_runs():
@@ -239,14 +241,20 @@ def test_paired_interval_resamples_seeds_and_is_the_narrower_one_when_seeds_set_
     assert paired_ratio_ci([1.0], [1.0]) is None
 
 
-def test_paired_interval_covers_the_true_ratio_about_95_percent_of_the_time():
+def test_paired_interval_covers_the_true_ratio_nearly_95_percent_of_the_time():
+    """Over 200 simulated 20-seed studies: the paired 95 % interval covers the true ratio in
+    181 (90.5 %: the percentile bootstrap is a little short at 20 units, which is why
+    ``over_seeds`` also gives the 99 % one), the independent one in all 200 (too wide)."""
     rng = np.random.default_rng(11)
-    hits = 0
-    for _ in range(60):
-        ref, fused = _seeds_of_varied_difficulty(15, 3.0, rng)
-        low, high = paired_ratio_ci(ref, fused, resamples=500, seed=int(rng.integers(1 << 30)))
-        hits += low < 3.0 < high
-    assert 48 <= hits <= 60                   # 95 % of 60 = 57; binomial 1 %-tail below 51
+    paired = unpaired = 0
+    for _ in range(200):
+        ref, fused = _seeds_of_varied_difficulty(20, 3.0, rng)
+        seed = int(rng.integers(1 << 30))
+        low, high = paired_ratio_ci(ref, fused, resamples=500, seed=seed)
+        paired += low < 3.0 < high
+        low, high = mean_ratio_ci(ref, fused, resamples=500, seed=seed)
+        unpaired += low < 3.0 < high
+    assert 170 <= paired <= 198 and unpaired >= 197
 
 
 def test_rank_correlation_tells_paired_from_independent_seeds():
